@@ -1,0 +1,149 @@
+"""The consumer's real-time contract: no lock, no call, no loop, no allocation, no system call.
+
+``try_pop`` and ``is_empty`` run inside audio callbacks. These tests prove the
+contract from the outside (allocation counters, strace) and from the inside
+(the bytecode calls nothing and has no loop).
+"""
+
+from __future__ import annotations
+
+import dis
+import gc
+import itertools
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import tracemalloc
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+import midibuffer.buffer
+from midibuffer import MidiBufferConsumer, MidiBufferProducer, MidiMessage, midi_buffer
+
+CALLS = 100_000
+WARM_UP = 64
+REALTIME_METHODS = [
+    MidiBufferConsumer.try_pop,
+    MidiBufferConsumer.is_empty,
+    MidiBufferConsumer.is_abandoned,
+    MidiBufferConsumer.is_finished,
+]
+
+
+@pytest.fixture
+def gc_disabled() -> Iterator[None]:
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def filled_buffer(count: int) -> tuple[MidiBufferProducer, MidiBufferConsumer, list[MidiMessage]]:
+    """Both ends of a buffer with *count* messages waiting, and the messages
+    (the caller keeps them referenced, so popping frees nothing)."""
+    producer, consumer = midi_buffer(count)
+    messages = [MidiMessage.note_on(0, i % 128, 100) for i in range(count)]
+    for message in messages:
+        assert producer.try_send(message)
+    return producer, consumer, messages
+
+
+def call_repeatedly(method: Callable[[], object], times: int) -> None:
+    for _ in itertools.repeat(None, times):  # repeat() itself allocates nothing per step
+        method()
+
+
+@pytest.mark.usefixtures("gc_disabled")
+@pytest.mark.parametrize("state", ["non-empty", "empty"])
+def test_polling_does_not_move_the_garbage_collector_counter(state: str) -> None:
+    _producer, consumer, _messages = filled_buffer(CALLS)
+    if state == "empty":
+        consumer.drain_into([])
+    before = gc.get_count()
+    call_repeatedly(consumer.try_pop, CALLS)
+    call_repeatedly(consumer.is_empty, CALLS)
+    call_repeatedly(consumer.is_finished, CALLS)
+    assert gc.get_count() == before
+    assert consumer.is_empty()
+
+
+@pytest.mark.parametrize("state", ["non-empty", "empty"])
+def test_polling_allocates_no_memory_at_all(state: str) -> None:
+    _producer, consumer, _messages = filled_buffer(CALLS)
+    if state == "empty":
+        consumer.drain_into([])
+    pop, empty = consumer.try_pop, consumer.is_empty
+    pops, polls = itertools.repeat(None, CALLS - WARM_UP), itertools.repeat(None, CALLS)
+    tracemalloc.start()
+    try:
+        # CPython 3.11 quickens a function's bytecode after 8 calls, a one-time
+        # allocation; steady state starts after it.
+        for _ in range(WARM_UP):
+            pop()
+            empty()
+        tracemalloc.reset_peak()
+        before, _ = tracemalloc.get_traced_memory()
+        for _ in pops:
+            pop()
+        for _ in polls:
+            empty()
+        after, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (before, peak) == (after, after)
+
+
+@pytest.mark.parametrize("method", REALTIME_METHODS, ids=lambda m: m.__name__)
+def test_realtime_methods_call_nothing_and_never_loop(method: Callable[..., object]) -> None:
+    """No call means no lock, no system call, no I/O, no logging, no event loop;
+    no backward jump means O(1)."""
+    opnames = {instruction.opname for instruction in dis.get_instructions(method)}
+    assert not {name for name in opnames if "CALL" in name or "JUMP_BACKWARD" in name}
+
+
+def test_the_buffer_module_imports_no_locking_or_queueing_module() -> None:
+    source = Path(midibuffer.buffer.__file__).read_text()
+    for forbidden in ("threading", "queue", "asyncio", "logging", "multiprocessing"):
+        assert f"import {forbidden}" not in source
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
+def test_a_million_polls_make_no_system_call(tmp_path: Path) -> None:
+    """Run try_pop/is_empty a million times under strace and count the system
+    calls between two marker writes: there must be none."""
+    script = textwrap.dedent(
+        """
+        import itertools, os
+        from midibuffer import MidiMessage, midi_buffer
+        producer, consumer = midi_buffer(1024)
+        messages = [MidiMessage.note_on(0, 60, 100) for _ in range(1024)]
+        for message in messages:
+            producer.try_send(message)
+        pop, empty = consumer.try_pop, consumer.is_empty
+        pop(); empty()
+        os.write(2, b"midibuffer-start\\n")
+        for _ in itertools.repeat(None, 1_000_000):
+            pop()
+            empty()
+        os.write(2, b"midibuffer-end\\n")
+        """
+    )
+    log = tmp_path / "strace.log"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    subprocess.run(
+        ["strace", "-f", "-o", str(log), sys.executable, "-c", script],
+        check=True,
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
+    lines = log.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if "midibuffer-start" in line)
+    end = next(i for i, line in enumerate(lines) if "midibuffer-end" in line)
+    assert lines[start + 1 : end] == []
