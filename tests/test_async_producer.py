@@ -364,10 +364,12 @@ async def test_waiting_on_a_stalled_consumer_backs_off(
     aproducer = AsyncMidiProducer(producer)
     for message in numbered(200):  # learn the consumer's period first
         await aproducer.send(message)
+    while producer.stats().fill:  # let the reader take the last one
+        await anyio.sleep(0.001)
     reader.stall()
     await anyio.sleep(0.01)
     retries_before = aproducer.stats().retries
-    await aproducer.send(MidiMessage.note_on(0, 1))  # fills the buffer
+    assert aproducer.try_send(MidiMessage.note_on(0, 1))  # fills the buffer
     cpu_before, wall_before = time.thread_time(), time.monotonic()
     async with anyio.create_task_group() as tasks:
 
