@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 
 import pytest
 
 from harness import PollingConsumer
+from jack_server import JackServer, jack_missing_reason, jack_required
 
 
 @pytest.fixture
@@ -22,3 +24,38 @@ def polling_consumer() -> Iterator[type[PollingConsumer]]:
     yield Tracked
     for consumer in started:
         consumer.stop()
+
+
+@pytest.fixture
+def gc_disabled() -> Iterator[None]:
+    """The cyclic GC paused, so that ``gc.get_count()[0]`` counts tracked
+    allocations minus frees. A ballast of live objects keeps the counter
+    above zero: CPython stops decrementing it at zero, which would hide a
+    free and show a later allocation as growth."""
+    gc.collect()
+    gc.disable()
+    ballast = [[] for _ in range(100)]
+    try:
+        yield
+    finally:
+        del ballast
+        gc.enable()
+
+
+@pytest.fixture(scope="session")
+def jack_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JackServer]:
+    """A real JACK server (dummy driver, 48 kHz, 64-frame periods) for the session.
+
+    Skips where jackd is not installed, unless MIDIBUFFER_REQUIRE_JACK=1
+    (set by .ci/run), where it fails instead.
+    """
+    reason = jack_missing_reason()
+    if reason is not None:
+        if jack_required():
+            pytest.fail(f"JACK is required here but {reason}")
+        pytest.skip(reason)
+    server = JackServer.start(tmp_path_factory.mktemp("jack"))
+    try:
+        yield server
+    finally:
+        server.stop()
