@@ -35,11 +35,11 @@ def test_before_any_drain_it_starts_at_the_minimum_interval() -> None:
     assert t.period is None
 
 
-def test_it_learns_the_drain_period_and_looks_twice_per_period() -> None:
+def test_it_learns_the_drain_period_and_looks_four_times_per_period() -> None:
     t = tracker()
     pauses = drive(t, period=0.004, duration=1.0)
     assert t.period == pytest.approx(0.004, rel=0.25)
-    assert pauses[-1] == pytest.approx(0.002, rel=0.25)
+    assert pauses[-1] == pytest.approx(0.001, rel=0.25)
 
 
 def test_a_stalled_consumer_makes_it_back_off_to_the_maximum() -> None:
@@ -63,7 +63,8 @@ def test_a_drain_after_a_stall_resets_the_pause_to_the_learned_one() -> None:
     for step in range(30):
         t.next_pause(100, 10.0 + step * 0.05)
     assert t.next_pause(100, 12.0) == MAX
-    assert t.next_pause(104, 12.05) == pytest.approx(learned / 2)  # type: ignore[operator]
+    assert t.next_pause(104, 12.05) == pytest.approx(learned / 4)  # type: ignore[operator]
+    assert t.period == learned  # the stall was not averaged in
 
 
 def test_pauses_stay_within_the_bounds() -> None:
@@ -110,3 +111,13 @@ def test_drains_missed_between_waits_give_no_sample() -> None:
     t.begin(10, 5.0)  # the counter moved while nobody looked
     t.next_pause(12, 5.001)
     assert t.period is None
+
+
+def test_a_consumer_that_really_slowed_down_gets_a_new_period_after_three_samples() -> None:
+    t = tracker()
+    drive(t, period=0.001, duration=0.2)
+    assert t.period == pytest.approx(0.001, rel=0.25)
+    t.begin(1000, 10.0)
+    seen = [t.next_pause(1000 + 4 * drain, 10.0 + 0.02 * drain) for drain in range(1, 5)]
+    assert t.period == pytest.approx(0.02)  # 64-frame blocks became 960-frame blocks
+    assert seen[-1] == pytest.approx(0.005)

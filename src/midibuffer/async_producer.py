@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import nullcontext
 from types import TracebackType
 
 import anyio
@@ -89,6 +90,13 @@ class AsyncMidiProducer(RetryingSender):
         """
         if not isinstance(message, MidiMessage):
             raise not_a_message(message)
+        # Fast path, as in anyio's memory streams: when nobody is waiting
+        # and there is room, insert without queueing for the lock. A
+        # cancellation is taken before the insertion, never after it.
+        await anyio.lowlevel.checkpoint_if_cancelled()
+        if not self._lock.locked() and self._insert(message):
+            await anyio.lowlevel.cancel_shielded_checkpoint()
+            return
         await self._send_all((message,), timeout)
 
     async def send_many(
@@ -114,7 +122,7 @@ class AsyncMidiProducer(RetryingSender):
         await self._send_all(batch, timeout)
 
     async def _send_all(self, messages: Iterable[MidiMessage], timeout: float | None) -> None:
-        with anyio.fail_after(timeout):
+        with nullcontext() if timeout is None else anyio.fail_after(timeout):
             async with self._lock:  # FIFO among this loop's tasks; a checkpoint
                 for message in messages:
                     pauses = self._pauses(message)

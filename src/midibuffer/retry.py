@@ -11,8 +11,8 @@ The only signal is the buffer's popped counter, which the consumer does
 not even maintain: it is derived from the ring (see ``docs/design.md``).
 Each time a waiting sender looks, it notes whether the counter moved; the
 times between moves are the consumer's drain period, which it learns as an
-exponentially weighted average. It then looks twice per period, so room is
-noticed within about half a period, and backs off exponentially, up to
+exponentially weighted average. It then looks four times per period, so
+room is noticed within about a quarter of a period, and backs off exponentially, up to
 ``max_interval``, while the counter does not move (a stalled or stopped
 consumer), so that waiting costs almost no CPU.
 """
@@ -37,9 +37,10 @@ DEFAULT_MAX_INTERVAL = 0.05
 """Longest pause between two tries, in seconds (50 ms): the bound on how late a
 waiting sender notices room after a long stall, or notices the consumer is gone."""
 
-_LOOKS_PER_PERIOD = 2  # tries per learned consumer period while the consumer drains
+_LOOKS_PER_PERIOD = 4  # tries per learned consumer period while the consumer drains
 _STALL_PERIODS = 2  # no drain for this many periods (or pauses) means stalled: back off
 _SMOOTHING = 0.25  # weight of a new period sample in the moving average
+_SLOWDOWN_SAMPLES = 3  # long samples in a row that make a new period
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +82,16 @@ class DrainTracker:
     can be tested on a virtual clock.
     """
 
-    __slots__ = ("_interval", "_max", "_min", "_popped", "_quiet_since", "_seen_at", "period")
+    __slots__ = (
+        "_interval",
+        "_long_samples",
+        "_max",
+        "_min",
+        "_popped",
+        "_quiet_since",
+        "_seen_at",
+        "period",
+    )
 
     def __init__(self, min_interval: float, max_interval: float) -> None:
         self._min = _check_interval("min_interval", min_interval)
@@ -96,6 +106,7 @@ class DrainTracker:
         self._seen_at: float | None = None  # when the latest drain was observed
         self._quiet_since = 0.0
         self._interval = self._min
+        self._long_samples = 0
 
     def _clamp(self, seconds: float) -> float:
         return min(max(seconds, self._min), self._max)
@@ -119,22 +130,37 @@ class DrainTracker:
         self._interval = self._base_interval()
         return self._interval
 
+    def _learn(self, sample: float) -> None:
+        """Fold one time between two observed drains into the period estimate.
+
+        A sample longer than ``_STALL_PERIODS`` periods spans a stall, not a
+        period, and is left out; only ``_SLOWDOWN_SAMPLES`` such samples in a
+        row mean the consumer really drains more slowly now (a larger audio
+        block), and then the last one becomes the period.
+        """
+        period = self.period
+        if period is None:
+            self.period = sample
+        elif sample > _STALL_PERIODS * period:
+            self._long_samples += 1
+            if self._long_samples >= _SLOWDOWN_SAMPLES:
+                self.period = sample
+                self._long_samples = 0
+        else:
+            self._long_samples = 0
+            self.period = period + _SMOOTHING * (sample - period)
+
     def next_pause(self, popped: int, now: float) -> float:
         """Look at the counter after a pause: *popped* at *now*. Return how
         long to sleep before the next try, should this one fail."""
         if popped != self._popped:  # the consumer drained since the last look
             if self._seen_at is not None:
-                sample = self._clamp(now - self._seen_at)
-                self.period = (
-                    sample
-                    if self.period is None
-                    else self.period + _SMOOTHING * (sample - self.period)
-                )
+                self._learn(self._clamp(now - self._seen_at))
             self._popped = popped
             self._seen_at = self._quiet_since = now
             self._interval = self._base_interval()
         elif now - self._quiet_since > _STALL_PERIODS * max(self.period or 0.0, self._interval):
-            self._interval = min(self._interval * 2, self._max)
+            self._interval = min(self._interval * 2, self._max)  # stalled: back off
         return self._interval
 
 
