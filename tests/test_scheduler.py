@@ -52,15 +52,33 @@ def test_the_clock_origin_is_the_earliest_callback_bound() -> None:
     assert clock.sample_at(T0 + 0.5) == pytest.approx(RATE / 2)
 
 
-def test_the_clock_follows_slow_drift_but_not_jitter() -> None:
+def drifting_clock(ppm: float, seconds: float = 100.0) -> tuple[StreamClock, list[float]]:
+    """A clock fed by a sound card *ppm* slower than perf_counter; returns it and
+    the estimate's error (in samples) after every update."""
     clock = StreamClock(RATE)
     clock.set_block_size(FRAMES)
-    # The sound card runs 50 ppm slow against perf_counter for 100 s of stream time.
-    for block in range(0, 100 * RATE // FRAMES, 10):
+    errors = []
+    for block in range(0, int(seconds * RATE) // FRAMES, 10):
         position = block * FRAMES
-        clock.update(position, T0 + position / RATE * (1 + 50e-6))
-    assert clock.origin == pytest.approx(T0 + 100 * 50e-6, abs=2 / RATE)
-    assert DRIFT > 50e-6
+        now = T0 + position / RATE * (1 + ppm * 1e-6)
+        clock.update(position, now)
+        errors.append(clock.sample_at(now) - position)
+    return clock, errors
+
+
+def test_the_clock_follows_a_slow_device_up_to_the_drift_limit() -> None:
+    assert DRIFT == 20e-6
+    clock, errors = drifting_clock(ppm=15)
+    assert clock.resyncs == 0
+    settled = errors[3 * RATE // FRAMES // 10 :]  # after three windows
+    assert max(settled) - min(settled) < 0.1  # it keeps pace: spacing stays exact
+    assert max(map(abs, errors)) < 2  # behind by a constant of about two windows' drift
+
+
+def test_a_device_slower_than_the_drift_limit_resynchronises_now_and_then() -> None:
+    clock, errors = drifting_clock(ppm=100)
+    assert 1 <= clock.resyncs <= 7  # (100 - 20) ppm x 100 s / 1.33 ms = 6
+    assert max(map(abs, errors)) <= FRAMES
 
 
 def test_the_clock_resynchronises_when_the_stream_skips() -> None:

@@ -6,6 +6,11 @@ The vocabulary is deliberately small (modelled on anyio's streams):
 * :class:`ClosedEndpointError` -- you used an endpoint after *you* closed it.
 * :class:`AbandonedError` -- the *other* end is gone (closed or garbage
   collected) and the operation cannot succeed any more.
+* :class:`MidiBackendUnavailable` and :class:`MidiPortNotFound` -- raised by
+  :mod:`midibuffer.rtmidi` (the optional ``rtmidi`` extra) when no MIDI
+  backend works, or no port has the name asked for.
+* :class:`AudioBackendUnavailable` and :class:`AudioDeviceNotFound` -- the
+  same for :mod:`midibuffer.audio` (the optional ``audio`` extra).
 
 All of them derive from :class:`MidiBufferError`, so ``except
 MidiBufferError`` catches everything the library raises on purpose.
@@ -13,7 +18,16 @@ MidiBufferError`` catches everything the library raises on purpose.
 
 from __future__ import annotations
 
-__all__ = ["AbandonedError", "ClosedEndpointError", "InvalidMidiMessage", "MidiBufferError"]
+__all__ = [
+    "AbandonedError",
+    "AudioBackendUnavailable",
+    "AudioDeviceNotFound",
+    "ClosedEndpointError",
+    "InvalidMidiMessage",
+    "MidiBackendUnavailable",
+    "MidiBufferError",
+    "MidiPortNotFound",
+]
 
 
 class MidiBufferError(Exception):
@@ -45,4 +59,41 @@ class AbandonedError(MidiBufferError):
     ``send`` waiting for room after the consumer was closed or garbage
     collected. Non-blocking calls report the same condition without raising:
     ``try_send`` returns ``False`` and counts the message as dropped.
+    """
+
+
+class MidiBackendUnavailable(MidiBufferError, OSError):
+    """No usable rtmidi backend (API): raised by :mod:`midibuffer.rtmidi`.
+
+    The message says what is missing and how to fix it, for example on Linux
+    without an ALSA sequencer: ``no ALSA sequencer (/dev/snd/seq is
+    missing): only rtmidi.API_UNIX_JACK can work here, and it needs a running
+    JACK server (start jackd, e.g. `jackd -d dummy`)``. It is an
+    :class:`OSError`, like the ``rtmidi.SystemError`` it usually replaces.
+    """
+
+
+class MidiPortNotFound(MidiBufferError, LookupError):
+    """No MIDI port matches the name asked for: raised by :mod:`midibuffer.rtmidi`.
+
+    The message lists the ports that are available. It is a
+    :class:`LookupError`.
+    """
+
+
+class AudioBackendUnavailable(MidiBufferError, OSError):
+    """Audio output cannot work here: raised by :mod:`midibuffer.audio`.
+
+    The message names the fix: ``pip install 'midibuffer[audio]'`` when
+    sounddevice is missing, or installing the PortAudio library (Debian:
+    ``apt install libportaudio2``), which sounddevice's Linux wheels do not
+    bundle.
+    """
+
+
+class AudioDeviceNotFound(MidiBufferError, LookupError):
+    """PortAudio has no such output device, no output device at all, or
+    refused the stream's settings: raised by :mod:`midibuffer.audio`.
+
+    The message lists the output devices that exist.
     """

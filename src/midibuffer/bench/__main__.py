@@ -10,6 +10,33 @@ from midibuffer.bench import async_cases, buffer_cases
 from midibuffer.bench.timing import check_targets, format_report, run_cases
 
 
+def run_gil_suite(*, seconds: float, jack: bool, required: bool) -> str:
+    """The GIL scenario's table, or one line saying why it could not run."""
+    from midibuffer.bench import gil_cases
+    from midibuffer.errors import AudioBackendUnavailable, AudioDeviceNotFound
+    from midibuffer.jackd import JackServer
+
+    header = (
+        f"# GIL scenario: {gil_cases.STEP * 1e3:g} ms pure-Python steps in an asyncio task, "
+        f"{gil_cases.BLOCKSIZE} frames at {gil_cases.SAMPLERATE} Hz, {seconds:g} s per mode\n"
+    )
+    try:
+        server = JackServer.start() if jack else None
+        try:
+            results = [
+                gil_cases.measure_gil_scenario(realtime=realtime, seconds=seconds)
+                for realtime in (False, True)
+            ]
+        finally:
+            if server is not None:
+                server.stop()
+    except (AudioBackendUnavailable, AudioDeviceNotFound) as error:
+        if required:
+            raise SystemExit(f"GIL scenario: {error}") from None
+        return f"# GIL scenario skipped: {error} (try --jack)"
+    return header + gil_cases.format_gil_report(results)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m midibuffer.bench",
@@ -17,9 +44,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--suite",
-        choices=("buffer", "async", "all"),
+        choices=("buffer", "async", "gil", "all"),
         default="all",
-        help="the buffer's ratio table, the async producer's table, or both (all)",
+        help="the buffer's ratio table, the async producer's table, the GIL scenario "
+        "(needs an audio device or --jack), or all of them (all; gil is skipped "
+        "without a device)",
+    )
+    parser.add_argument(
+        "--jack",
+        action="store_true",
+        help="for the GIL scenario, start a private JACK server with the dummy driver",
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=4.0, help="GIL scenario duration per mode (4)"
     )
     parser.add_argument("--ops", type=int, default=20_000, help="operations per round (20000)")
     parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds (15)")
@@ -46,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         async_targets = async_cases.check_async_targets(async_results)
         print(async_cases.format_async_report(async_results, async_targets))
         met = met and all(t.met for t in async_targets)
+    if args.suite in ("gil", "all"):
+        print()
+        print(run_gil_suite(seconds=args.seconds, jack=args.jack, required=args.suite == "gil"))
     return 1 if args.check and not met else 0
 
 

@@ -1,0 +1,302 @@
+"""Audio output with sounddevice: a render function fed with each block's MIDI events.
+
+Needs the ``audio`` extra (``pip install 'midibuffer[audio]'``: sounddevice and
+numpy) and the PortAudio library, which sounddevice's Linux wheels do not
+bundle (Debian/Ubuntu: ``apt install libportaudio2``). Importing this module
+does not import sounddevice; opening a stream or listing devices does, and
+raises :class:`~midibuffer.errors.AudioBackendUnavailable` with the fix if it
+cannot.
+
+The seed's pattern, a MIDI thread sending and the audio callback popping,
+becomes::
+
+    from midibuffer import midi_buffer
+    from midibuffer.audio import AudioOutput
+
+    producer, consumer = midi_buffer(256)       # producer -> the MIDI thread
+
+    def render(outdata, events):                # runs in the audio callback
+        outdata.fill(0)
+        for index in range(events.count):       # no per-event objects
+            message, offset = events.messages[index], events.offsets[index]
+            ...                                 # start/stop voices at `offset`
+
+    with AudioOutput(consumer, render, samplerate=48_000, blocksize=64):
+        ...                                     # play until done
+
+The callback pops the messages due in the block with a
+:class:`~midibuffer.scheduler.BlockScheduler` (sample-accurate timing,
+``mode="timed"`` or ``"live"``), calls *render*, and counts underflows,
+overruns and the callback's load. See ``docs/realtime.md``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType, TracebackType
+from typing import TYPE_CHECKING, Any
+
+from midibuffer.buffer import MidiBufferConsumer
+from midibuffer.errors import AudioBackendUnavailable, AudioDeviceNotFound
+from midibuffer.realtime import RealtimeMode
+from midibuffer.scheduler import BlockEvents, BlockScheduler, Mode
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    AudioBlock = npt.NDArray[np.float32]
+else:
+    AudioBlock = Any
+
+__all__ = ["AudioDevice", "AudioOutput", "AudioStats", "Render", "output_devices"]
+
+Render = Callable[["AudioBlock", BlockEvents], None]
+"""``render(outdata, events)``: fill *outdata* (frames x channels, float32)
+for one block; *events* holds the block's messages and their sample offsets."""
+
+
+def import_sounddevice() -> ModuleType:
+    """Import sounddevice, or raise AudioBackendUnavailable saying how to get it."""
+    try:
+        import sounddevice
+    except ImportError:
+        raise AudioBackendUnavailable(
+            "audio output needs sounddevice and numpy: pip install 'midibuffer[audio]'"
+        ) from None
+    except OSError as error:  # the wheel is there, the PortAudio library is not
+        raise AudioBackendUnavailable(
+            f"the PortAudio library is missing ({error}); sounddevice's Linux wheels do not "
+            "include it: install it with 'apt install libportaudio2' (Debian/Ubuntu)"
+        ) from None
+    module: ModuleType = sounddevice
+    return module
+
+
+@dataclass(frozen=True, slots=True)
+class AudioDevice:
+    """An output device as PortAudio lists it."""
+
+    index: int
+    name: str
+    host_api: str
+    channels: int
+    default_samplerate: float
+    is_default: bool
+
+
+def output_devices() -> list[AudioDevice]:
+    """Every audio output device, per host API, the default one flagged.
+
+    Raises:
+        AudioBackendUnavailable: sounddevice or PortAudio is missing.
+    """
+    sd = import_sounddevice()
+    host_apis = sd.query_hostapis()
+    default_output = sd.default.device[1]
+    return [
+        AudioDevice(
+            index=index,
+            name=device["name"],
+            host_api=host_apis[device["hostapi"]]["name"],
+            channels=device["max_output_channels"],
+            default_samplerate=device["default_samplerate"],
+            is_default=index == default_output,
+        )
+        for index, device in enumerate(sd.query_devices())
+        if device["max_output_channels"] > 0
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class AudioStats:
+    """Counters of an :class:`AudioOutput` (``stats()``).
+
+    Attributes:
+        callbacks: blocks rendered.
+        underflows: callbacks that PortAudio flagged with an output
+            underflow (the previous block was not delivered in time).
+        overruns: callbacks that took longer than the block lasts.
+        max_load: the longest callback, as a fraction of the block's
+            duration (1.0 = the whole block).
+        mean_load: the mean callback duration, as a fraction of a block.
+        events: MIDI messages handed to the render function.
+        late_events: messages placed at offset 0 because they came too late.
+        resyncs: times the stream skipped and the clock re-synchronised.
+    """
+
+    callbacks: int
+    underflows: int
+    overruns: int
+    max_load: float
+    mean_load: float
+    events: int
+    late_events: int
+    resyncs: int
+
+
+class AudioOutput:
+    """A sounddevice output stream whose callback renders MIDI from a buffer.
+
+    Args:
+        consumer: the consumer end of a :func:`~midibuffer.midi_buffer`; from
+            now on it belongs to the audio callback.
+        render: ``render(outdata, events)``, called in the callback with the
+            block to fill and its :class:`~midibuffer.scheduler.BlockEvents`.
+            It must follow the callback's rules: no blocking, no I/O.
+        samplerate, blocksize, channels, device: as for
+            ``sounddevice.OutputStream`` (float32 samples).
+        mode: ``"timed"`` or ``"live"``; see :mod:`midibuffer.scheduler`.
+        max_events: the most messages handed to *render* per block.
+        realtime: enter a :class:`~midibuffer.realtime.RealtimeMode` for the
+            stream's block period while the stream runs.
+
+    Raises:
+        AudioBackendUnavailable: sounddevice or PortAudio is missing.
+        AudioDeviceNotFound: PortAudio has no such output device (or none),
+            or refused the settings; the message lists the devices.
+
+    An exception raised by *render* stops the stream; :meth:`close`, the
+    ``with`` block's exit, and :meth:`raise_if_failed` raise it again in the
+    calling thread.
+    """
+
+    def __init__(
+        self,
+        consumer: MidiBufferConsumer,
+        render: Render,
+        *,
+        samplerate: int = 48_000,
+        blocksize: int = 64,
+        channels: int = 2,
+        device: int | str | None = None,
+        mode: Mode = "timed",
+        max_events: int = 256,
+        realtime: bool = False,
+    ) -> None:
+        sd = import_sounddevice()
+        self.scheduler = BlockScheduler(consumer, samplerate, mode=mode, max_events=max_events)
+        self._render = render
+        self._abort = sd.CallbackAbort
+        self._seconds_per_frame = 1 / samplerate
+        self._realtime = RealtimeMode(blocksize / samplerate) if realtime else None
+        self._error: BaseException | None = None
+        self._callbacks = self._underflows = self._overruns = 0
+        self._busy = self._max_load = 0.0
+        self._rendered_frames = 0
+        try:
+            self._stream = sd.OutputStream(
+                samplerate=samplerate,
+                blocksize=blocksize,
+                channels=channels,
+                dtype="float32",
+                device=device,
+                callback=self._callback,
+            )
+        except (sd.PortAudioError, ValueError) as error:
+            raise AudioDeviceNotFound(_no_device_message(error, device)) from None
+
+    @property
+    def samplerate(self) -> float:
+        """The stream's sample rate."""
+        return float(self._stream.samplerate)
+
+    @property
+    def blocksize(self) -> int:
+        """Frames per callback."""
+        return int(self._stream.blocksize)
+
+    @property
+    def active(self) -> bool:
+        """Whether the stream is running."""
+        return bool(self._stream.active)
+
+    def start(self) -> None:
+        """Start the stream (and the real-time mode, if asked for). Main thread."""
+        if self._realtime is not None and not self._realtime.active:
+            self._realtime.__enter__()
+        self._stream.start()
+
+    def stop(self) -> None:
+        """Stop the stream after the current block; leave the real-time mode."""
+        self._stream.stop()
+        if self._realtime is not None:
+            self._realtime.__exit__(None, None, None)
+
+    def close(self) -> None:
+        """Stop and close the stream, then raise what *render* raised, if anything."""
+        try:
+            self.stop()
+        finally:
+            self._stream.close()
+        self.raise_if_failed()
+
+    def raise_if_failed(self) -> None:
+        """Raise the exception that stopped the callback, if one did. Any thread."""
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def __enter__(self) -> AudioOutput:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def stats(self) -> AudioStats:
+        """A snapshot of the counters. Any thread; takes no lock."""
+        callbacks = self._callbacks
+        scheduler = self.scheduler.stats()
+        return AudioStats(
+            callbacks=callbacks,
+            underflows=self._underflows,
+            overruns=self._overruns,
+            max_load=self._max_load,
+            mean_load=self._busy / (self._rendered_frames * self._seconds_per_frame)
+            if self._rendered_frames
+            else 0.0,
+            events=scheduler.events,
+            late_events=scheduler.late,
+            resyncs=scheduler.resyncs,
+        )
+
+    def _callback(self, outdata: AudioBlock, frames: int, time_info: Any, status: Any) -> None:
+        started = time.perf_counter()
+        if status.output_underflow:
+            self._underflows += 1
+        try:
+            self._render(outdata, self.scheduler.collect(frames, started))
+        except BaseException as error:  # stop cleanly; close() raises it in the user's thread
+            self._error = error
+            outdata.fill(0)
+            raise self._abort from None
+        busy = time.perf_counter() - started
+        load = busy / (frames * self._seconds_per_frame)
+        self._busy += busy
+        self._rendered_frames += frames
+        self._callbacks += 1
+        if load > self._max_load:
+            self._max_load = load
+        if load > 1.0:
+            self._overruns += 1
+
+
+def _no_device_message(error: Exception, device: int | str | None) -> str:
+    try:
+        devices = output_devices()
+    except AudioBackendUnavailable:  # pragma: no cover - sounddevice imported fine above
+        devices = []
+    listing = "; ".join(f"{d.index}: {d.name} ({d.host_api})" for d in devices) or "none"
+    wanted = "the default output device" if device is None else f"output device {device!r}"
+    return (
+        f"cannot open {wanted}: {error}. Output devices: {listing}. On a machine without "
+        "a sound card, start a JACK server (jackd -d dummy) or use the demo's WAV output."
+    )

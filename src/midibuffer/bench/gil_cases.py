@@ -1,0 +1,116 @@
+"""The GIL scenario: a busy event loop next to a Python audio callback, with and
+without :class:`~midibuffer.realtime.RealtimeMode`.
+
+An asyncio task (an anyio sequencer) runs steps of 10 ms of pure-Python work,
+sending a note through :class:`~midibuffer.AsyncMidiProducer` after each one,
+while an :class:`~midibuffer.audio.AudioOutput` renders silence in 64-frame
+blocks at 48 kHz. At CPython's default 5 ms switch interval, the callback
+often waits longer than its 1.33 ms block for the GIL; the real-time mode
+shortens the interval to a quarter of the block.
+
+It needs a real output device. Without one, ``--jack`` starts a private JACK
+server with the dummy driver (``jackd`` must be installed).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+
+import anyio
+
+from midibuffer.async_producer import AsyncMidiProducer
+from midibuffer.audio import AudioBlock, AudioOutput
+from midibuffer.buffer import midi_buffer
+from midibuffer.message import MidiMessage
+from midibuffer.realtime import switch_interval_for
+from midibuffer.scheduler import BlockEvents
+
+__all__ = ["GilResult", "format_gil_report", "measure_gil_scenario"]
+
+SAMPLERATE = 48_000
+BLOCKSIZE = 64
+STEP = 0.010  # seconds of pure-Python work between two awaits
+
+
+@dataclass(frozen=True)
+class GilResult:
+    realtime: bool
+    switch_interval: float
+    seconds: float
+    expected_callbacks: int
+    callbacks: int
+    underflows: int
+    overruns: int
+    max_load: float
+    steps: int
+
+
+def _silence(outdata: AudioBlock, events: BlockEvents) -> None:
+    outdata.fill(0)
+
+
+async def _busy_sequencer(aproducer: AsyncMidiProducer, seconds: float) -> int:
+    """Pure-Python steps of STEP seconds, one note after each; return the step count."""
+    steps = 0
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        busy_until = time.perf_counter() + STEP
+        while time.perf_counter() < busy_until:
+            pass
+        steps += 1
+        await aproducer.send(MidiMessage.note_on(0, 60 + steps % 12, 100))
+    return steps
+
+
+def measure_gil_scenario(
+    *, realtime: bool, seconds: float = 4.0, device: int | str | None = None
+) -> GilResult:
+    """Run the scenario for *seconds* on *device* (default output) and count.
+
+    Raises AudioBackendUnavailable or AudioDeviceNotFound without a device.
+    """
+    producer, consumer = midi_buffer(256)
+    output = AudioOutput(
+        consumer,
+        _silence,
+        samplerate=SAMPLERATE,
+        blocksize=BLOCKSIZE,
+        device=device,
+        realtime=realtime,
+    )
+    interval_during = switch_interval_for(BLOCKSIZE / SAMPLERATE) if realtime else None
+    with output:
+        time.sleep(0.2)  # let the stream settle
+        before = output.stats()
+        started = time.perf_counter()
+        steps = anyio.run(_busy_sequencer, AsyncMidiProducer(producer), seconds)
+        elapsed = time.perf_counter() - started
+        after = output.stats()
+    return GilResult(
+        realtime=realtime,
+        switch_interval=interval_during or sys.getswitchinterval(),
+        seconds=elapsed,
+        expected_callbacks=round(elapsed * SAMPLERATE / BLOCKSIZE),
+        callbacks=after.callbacks - before.callbacks,
+        underflows=after.underflows - before.underflows,
+        overruns=after.overruns - before.overruns,
+        max_load=after.max_load,
+        steps=steps,
+    )
+
+
+def format_gil_report(results: list[GilResult]) -> str:
+    lines = [
+        "| real-time mode | switch interval | callbacks (expected) | underflows | overruns |"
+        " busy steps |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {'on' if r.realtime else 'off'} | {r.switch_interval * 1e3:.3f} ms"
+            f" | {r.callbacks} ({r.expected_callbacks}) | {r.underflows} | {r.overruns}"
+            f" | {r.steps} |"
+        )
+    return "\n".join(lines)

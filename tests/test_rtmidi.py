@@ -1,0 +1,759 @@
+"""midibuffer.rtmidi: MIDI input from python-rtmidi into a buffer.
+
+The main tests run against a real JACK server (the session ``jack_server``
+fixture: jackd with its dummy driver): an ``rtmidi.MidiOut`` sends through
+JACK to a ``MidiInput``, and a polling consumer thread pops like an audio
+callback. A small fake ``MidiIn`` is used only to unit-test the callback's
+counting logic by calling it directly.
+
+Two properties of rtmidi on JACK shape these tests:
+
+* rtmidi's JACK output corrupts messages when more than about 100 are sent
+  in one JACK period (64 frames at 48 kHz: 1.33 ms), so senders pause every
+  few messages.
+* rtmidi calls the input callback inside the JACK process cycle, where it
+  must wait for the GIL. If it waits past the end of the period (an xrun),
+  rtmidi's JACK input reads a port buffer the sender is already rewriting
+  and loses or duplicates messages. A sender thread in the receiving
+  process, contending for the GIL, made that happen in about one run in
+  four on a loaded two-CPU machine; so the long streams come from a
+  separate sender process, as they would from a real MIDI source.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import statistics
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import pytest
+
+from midibuffer.jackd import JackServer
+
+from harness import PollingConsumer
+
+rtmidi: Any = pytest.importorskip("rtmidi", reason="python-rtmidi is not installed")
+
+from midibuffer import (  # noqa: E402
+    ClosedEndpointError,
+    MidiBufferConsumer,
+    MidiBufferError,
+    MidiMessage,
+    midi_buffer,
+)
+from midibuffer.errors import MidiBackendUnavailable, MidiPortNotFound  # noqa: E402
+from midibuffer.rtmidi import (  # noqa: E402
+    ALSA_SEQUENCER,
+    MidiInput,
+    MidiInputStats,
+    choose_api,
+    input_port_names,
+    open_input,
+    open_virtual_input,
+    output_port_names,
+)
+
+JACK = rtmidi.API_UNIX_JACK
+NO_ALSA_SEQUENCER = not os.path.exists(ALSA_SEQUENCER)
+needs_no_alsa_sequencer = pytest.mark.skipif(
+    not NO_ALSA_SEQUENCER, reason=f"{ALSA_SEQUENCER} exists: ALSA is preferred here"
+)
+
+MESSAGES = 2_000
+XRUN_ATTEMPTS = 5
+BURST = 4  # messages sent back to back before a pause: far below rtmidi's JACK limit
+PAUSE = 0.001
+
+T = TypeVar("T")
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.002)
+    return True
+
+
+def numbered(index: int) -> list[int]:
+    """Message number *index* (< 16384) as a control change: control * 128 + value."""
+    return [0xB0, index // 128, index % 128]
+
+
+def number_of(message: MidiMessage) -> int:
+    return message.control * 128 + message.value
+
+
+@contextmanager
+def virtual_output(name: str) -> Iterator[Any]:
+    """An rtmidi MidiOut on JACK with a virtual port called *name*; deleted afterwards."""
+    midi_out = rtmidi.MidiOut(JACK, unique("test-sender"))
+    try:
+        midi_out.open_virtual_port(name)
+        yield midi_out
+    finally:
+        midi_out.close_port()
+        midi_out.delete()
+
+
+SENDER_SCRIPT = textwrap.dedent(
+    """
+    import json, sys, time
+    import rtmidi
+
+    mode, port, burst, pause = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+    midi_out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, "midibuffer-test-sender")
+    try:
+        if mode == "virtual":
+            midi_out.open_virtual_port(port)
+        else:
+            ports = midi_out.get_ports()
+            midi_out.open_port(next(i for i, name in enumerate(ports) if port in name), "out")
+        print("ready", flush=True)
+        for line in sys.stdin:
+            order = json.loads(line)
+            times = []
+            if isinstance(order, int):  # that many numbered messages, paced
+                for index in range(order):
+                    times.append(time.perf_counter())
+                    midi_out.send_message([0xB0, index // 128, index % 128])
+                    if index % burst == burst - 1:
+                        time.sleep(pause)
+            else:  # these messages, one per JACK period at most
+                for data in order:
+                    times.append(time.perf_counter())
+                    midi_out.send_message(data)
+                    time.sleep(0.005)
+            print(json.dumps(times), flush=True)
+    finally:
+        midi_out.close_port()
+        midi_out.delete()
+    """
+)
+
+
+class SenderProcess:
+    """A separate process sending numbered messages through rtmidi's JACK output.
+
+    *mode* ``"virtual"`` creates an output port called *port* (to be found by
+    ``open_input``); ``"connect"`` connects to the first input port whose
+    name contains *port*. ``time.perf_counter`` is CLOCK_MONOTONIC on Linux,
+    so its send times compare with the receiver's timestamps.
+    """
+
+    def __init__(self, mode: str, port: str) -> None:
+        command = [sys.executable, "-c", SENDER_SCRIPT, mode, port, str(BURST), str(PAUSE)]
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+
+    def __enter__(self) -> SenderProcess:
+        assert self._read() == "ready"
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+    def start(self, order: int | list[list[int]]) -> None:
+        """Start sending messages number 0 to *order* - 1, paced, or the messages *order*."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(order) + "\n")
+        self.process.stdin.flush()
+
+    def send(self, messages: list[list[int]]) -> None:
+        """Send *messages*, 5 ms apart; return once they are sent."""
+        self.start(messages)
+        self.send_times()
+
+    def send_times(self) -> list[float]:
+        """Wait for the messages to be sent; return each one's perf_counter send time."""
+        times: list[float] = json.loads(self._read())
+        return times
+
+    def _read(self) -> str:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        assert line, f"the sender process exited with {self.process.wait()}"
+        return line.strip()
+
+
+def drain(consumer: MidiBufferConsumer) -> list[MidiMessage]:
+    messages: list[MidiMessage] = []
+    while (message := consumer.try_pop()) is not None:
+        messages.append(message)
+    return messages
+
+
+def assert_balanced(stats: MidiInputStats) -> None:
+    assert stats.received == stats.sent + stats.dropped + stats.invalid + stats.errors
+
+
+# --- real JACK: the whole path ------------------------------------------------------------------
+
+
+def xrun_count(server: JackServer) -> int:
+    """How many xruns jackd has reported so far (it logs each one)."""
+    text = server.log.read_text(errors="replace")
+    return sum("XRun" in line for line in text.splitlines())
+
+
+def unless_xruns_spoil_it(server: JackServer, run: Callable[[], T], ok: Callable[[T], bool]) -> T:
+    """Return ``run()``'s result once it is ``ok``, or once it went wrong without an xrun.
+
+    A run that went wrong while jackd reported an xrun is retried (a few
+    times): rtmidi's JACK input loses or duplicates messages when its
+    process cycle overruns, which no code above rtmidi can prevent (see the
+    module docstring). A run that went wrong *without* an xrun is returned at
+    once, so the test's assertions fail on it.
+    """
+    for attempt in range(1, XRUN_ATTEMPTS + 1):
+        before = xrun_count(server)
+        result = run()
+        time.sleep(0.01)  # let jackd log a late xrun
+        xruns = xrun_count(server) - before
+        if ok(result) or xruns == 0 or attempt == XRUN_ATTEMPTS:
+            return result
+        print(f"\nattempt {attempt} spoiled by {xruns} JACK xrun(s): retrying")
+        if isinstance(result, Stream):
+            nums = [number_of(m) for m in result.messages]
+            bad = next(i for i, n in enumerate(nums) if n != i)
+            print("first mismatch at", bad, nums[bad - 3 : bad + 8], len(nums), result.stats)
+    raise AssertionError("unreachable")
+
+
+@dataclass
+class Stream:
+    messages: list[MidiMessage]
+    send_times: list[float]
+    stats: MidiInputStats
+    finished: bool
+
+    def in_order(self) -> bool:
+        return [number_of(message) for message in self.messages] == list(range(MESSAGES))
+
+
+def stream_through_jack(connection: str, polling_consumer: type[PollingConsumer]) -> Stream:
+    """Send MESSAGES numbered messages from another process to a MidiInput; pop them all."""
+    producer, consumer = midi_buffer(256)
+    port = unique("midibuffer-test")
+    popper = polling_consumer(consumer).start()
+    import gc
+    if os.environ.get("GCMODE") == "freeze":
+        gc.collect(); gc.freeze()
+    elif os.environ.get("GCMODE") == "off":
+        gc.disable()
+    def cb(phase, info):
+        if info["generation"] == 2:
+            print("gc gen2", phase, time.perf_counter(), len(gc.get_objects(2)) if phase == "x" else "")
+    gc.callbacks.append(cb)
+    if connection == "open_input":
+        with (
+            SenderProcess("virtual", port) as sender,
+            open_input(port, producer, api=JACK) as midi_input,
+        ):
+            sender.start(MESSAGES)
+            send_times = sender.send_times()
+            wait_until(lambda: len(popper.received) >= MESSAGES)
+    else:
+        client = unique("midibuffer")
+        with (
+            open_virtual_input(port, producer, api=JACK, client_name=client) as midi_input,
+            SenderProcess("connect", f"{client}:{port}") as sender,
+        ):
+            sender.start(MESSAGES)
+            send_times = sender.send_times()
+            wait_until(lambda: len(popper.received) >= MESSAGES)
+    popper.stop()  # hands the consumer back to this thread
+    gc.callbacks.remove(cb)
+    gc.enable(); gc.unfreeze()
+    return Stream(popper.received, send_times, midi_input.stats(), consumer.is_finished())
+
+
+@pytest.mark.parametrize("connection", ["open_input", "open_virtual_input"])
+def test_every_message_arrives_in_order_with_perf_counter_times(
+    connection: str, jack_server: JackServer, polling_consumer: type[PollingConsumer]
+) -> None:
+    result = unless_xruns_spoil_it(
+        jack_server, lambda: stream_through_jack(connection, polling_consumer), Stream.in_order
+    )
+    assert result.in_order(), f"{len(result.messages)} of {MESSAGES} arrived; {result.stats}"
+    assert result.stats == MidiInputStats(MESSAGES, MESSAGES, 0, 0, 0, None)
+    assert result.finished  # close() closed the producer: the consumer saw the end
+
+    times = [message.time for message in result.messages]
+    assert all(time is not None for time in times)
+    stamps: list[float] = times  # type: ignore[assignment]
+    assert all(earlier <= later for earlier, later in itertools.pairwise(stamps))
+    latencies = [stamp - sent for stamp, sent in zip(stamps, result.send_times, strict=True)]
+    assert min(latencies) > 0  # stamped after it was sent: the same perf_counter clock
+    percentiles = statistics.quantiles(latencies, n=100)
+    p50, p99 = statistics.median(latencies), percentiles[98]
+    print(
+        f"\nrtmidi JACK {connection}: {MESSAGES} messages, latency send -> callback "
+        f"p50 {p50 * 1e3:.3f} ms, p99 {p99 * 1e3:.3f} ms, max {max(latencies) * 1e3:.3f} ms"
+    )
+    assert p99 < 0.050
+
+
+FILTERED = {
+    "sysex": [0xF0, 0x7D, 0x01, 0x02, 0x03, 0xF7],
+    "clock": [0xF8],
+    "active_sensing": [0xFE],
+}
+
+
+@pytest.mark.parametrize(
+    "asked",
+    [(), ("sysex",), ("clock",), ("active_sensing",), ("sysex", "clock", "active_sensing")],
+    ids=lambda asked: "+".join(asked) or "default",
+)
+def test_sysex_clock_and_active_sensing_pass_only_when_asked_for(
+    asked: tuple[str, ...], jack_server: JackServer
+) -> None:
+    expected = [*(kind for kind in FILTERED if kind in asked), "note_on"]
+
+    def run() -> tuple[list[MidiMessage], MidiInputStats]:
+        producer, consumer = midi_buffer(64)
+        port = unique("midibuffer-test")
+        flags = {kind: kind in asked for kind in FILTERED}
+        with (
+            SenderProcess("virtual", port) as sender,
+            open_input(port, producer, api=JACK, **flags) as midi_input,
+        ):
+            sender.send([*FILTERED.values(), [0x90, 60, 100]])
+            wait_until(lambda: midi_input.stats().sent >= len(expected), timeout=2)
+            time.sleep(0.02)  # anything that should not pass has had time to arrive too
+            return drain(consumer), midi_input.stats()
+
+    messages, stats = unless_xruns_spoil_it(
+        jack_server, run, lambda result: [message.kind for message in result[0]] == expected
+    )
+    assert [message.kind for message in messages] == expected
+    if "sysex" in asked:
+        assert messages[0].data == bytes(FILTERED["sysex"])
+    assert stats.received == stats.sent == len(expected)  # filtered ones never reach it
+
+
+@pytest.mark.usefixtures("jack_server")
+def test_open_input_without_a_match_lists_the_ports() -> None:
+    producer, consumer = midi_buffer(8)
+    port = unique("midibuffer-test")
+    with virtual_output(port), pytest.raises(MidiPortNotFound) as raised:
+        open_input("no-such-port-anywhere", producer, api=JACK)
+    message = str(raised.value)
+    assert "'no-such-port-anywhere'" in message
+    assert "available input ports:" in message and port in message
+    assert isinstance(raised.value, (MidiBufferError, LookupError))
+    assert not consumer.is_abandoned()  # the producer was left alone
+    assert producer.try_send(MidiMessage.note_on(0, 60))
+
+
+@pytest.mark.usefixtures("jack_server")
+def test_port_names_list_sources_and_destinations() -> None:
+    source, destination = unique("midibuffer-source"), unique("midibuffer-destination")
+    producer, _consumer = midi_buffer(8)
+    with (
+        virtual_output(source),
+        open_virtual_input(destination, producer, api=JACK),
+    ):
+        sources = input_port_names(JACK)
+        destinations = output_port_names(JACK)
+    assert any(source in name for name in sources)
+    assert not any(destination in name for name in sources)
+    assert any(destination in name for name in destinations)
+    assert not any(source in name for name in destinations)
+
+
+@pytest.mark.usefixtures("jack_server")
+@needs_no_alsa_sequencer
+def test_choose_api_picks_jack_when_there_is_no_alsa_sequencer() -> None:
+    assert choose_api() == JACK
+    assert choose_api(JACK) == JACK
+    assert choose_api(rtmidi.API_UNSPECIFIED) == JACK
+    port = unique("midibuffer-test")
+    producer, _consumer = midi_buffer(8)
+    with virtual_output(port), open_input(port, producer) as midi_input:  # api=None
+        assert midi_input.api == JACK
+        assert "api=Jack" in repr(midi_input)
+
+
+def test_malformed_bytes_from_the_wire_are_counted_as_invalid(jack_server: JackServer) -> None:
+    def run() -> tuple[list[MidiMessage], MidiInputStats]:
+        producer, consumer = midi_buffer(8)
+        port = unique("midibuffer-test")
+        with (
+            SenderProcess("virtual", port) as sender,
+            open_input(port, producer, api=JACK) as midi_input,
+        ):
+            sender.send([[0x90, 60], [0x90, 60, 100]])  # a note on missing its velocity, then one
+            wait_until(lambda: midi_input.stats().received >= 2, timeout=2)
+            return drain(consumer), midi_input.stats()
+
+    messages, stats = unless_xruns_spoil_it(jack_server, run, lambda result: len(result[0]) == 1)
+    assert [message.data for message in messages] == [bytes([0x90, 60, 100])]
+    assert (stats.received, stats.sent, stats.invalid, stats.errors) == (2, 1, 1, 0)
+    assert stats.last_error == (
+        "InvalidMidiMessage: note_on needs 3 bytes, got 2: missing byte at position 2"
+    )
+
+
+def test_a_full_buffer_and_a_closed_consumer_count_drops(jack_server: JackServer) -> None:
+    def run() -> tuple[list[int], MidiInputStats, int]:
+        producer, consumer = midi_buffer(4)
+        port = unique("midibuffer-test")
+        with (
+            SenderProcess("virtual", port) as sender,
+            open_input(port, producer, api=JACK) as midi_input,
+        ):
+            sender.start(10)
+            sender.send_times()
+            wait_until(lambda: midi_input.stats().received >= 10, timeout=2)
+            popped = [number_of(message) for message in drain(consumer)]
+            consumer.close()
+            sender.start(5)
+            sender.send_times()
+            wait_until(lambda: midi_input.stats().received >= 15, timeout=2)
+        return popped, midi_input.stats(), producer.stats().dropped
+
+    popped, stats, dropped = unless_xruns_spoil_it(
+        jack_server, run, lambda result: result[1].received == 15
+    )
+    assert popped == [0, 1, 2, 3]
+    assert stats == MidiInputStats(15, 4, 11, 0, 0, None)
+    assert dropped == 11
+
+
+@dataclass
+class Interrupted:
+    messages: list[MidiMessage]
+    after_close: MidiInputStats
+    later: MidiInputStats
+    closing_took: float
+    finished: bool
+    closed_repr: str
+
+    def in_order(self) -> bool:
+        numbers = [number_of(message) for message in self.messages]
+        return numbers == list(range(len(numbers)))
+
+
+def close_while_streaming() -> Interrupted:
+    producer, consumer = midi_buffer(4096)
+    port = unique("midibuffer-test")
+    with SenderProcess("virtual", port) as sender:
+        midi_input = open_input(port, producer, api=JACK)
+        try:
+            sender.start(4000)  # about a second of messages
+            assert wait_until(lambda: midi_input.stats().received > 100)
+            started = time.monotonic()
+            midi_input.close()
+            closing_took = time.monotonic() - started
+            after_close = midi_input.stats()
+            time.sleep(0.05)  # the sender keeps going: nothing more may be counted
+            later = midi_input.stats()
+            sender.send_times()
+        finally:
+            midi_input.close()
+    messages = drain(consumer)
+    return Interrupted(
+        messages, after_close, later, closing_took, consumer.is_finished(), repr(midi_input)
+    )
+
+
+def test_closing_while_messages_flow_neither_hangs_nor_loses_count(
+    jack_server: JackServer,
+) -> None:
+    result = unless_xruns_spoil_it(jack_server, close_while_streaming, Interrupted.in_order)
+    stats = result.after_close
+    assert result.closing_took < 1.0
+    assert result.later == stats
+    assert 100 < stats.received < 4000, "close() came after the sender finished"
+    assert stats.errors == stats.invalid == stats.dropped == 0
+    assert_balanced(stats)
+    assert len(result.messages) == stats.sent
+    assert result.in_order()
+    assert result.finished
+    assert result.closed_repr.endswith(" closed>")
+
+
+def test_without_a_jack_server_the_errors_say_what_to_do() -> None:
+    """In a fresh process pointed at a JACK server that does not exist."""
+    code = textwrap.dedent(
+        """
+        import rtmidi
+        from midibuffer import midi_buffer
+        from midibuffer.errors import MidiBackendUnavailable
+        from midibuffer.rtmidi import choose_api, input_port_names, open_input
+
+        producer, consumer = midi_buffer(8)
+        attempts = {
+            "choose_api": choose_api,
+            "input_port_names": input_port_names,
+            "open_input jack": lambda: open_input("x", producer, api=rtmidi.API_UNIX_JACK),
+            "open_input alsa": lambda: open_input("x", producer, api=rtmidi.API_LINUX_ALSA),
+        }
+        for what, attempt in attempts.items():
+            try:
+                attempt()
+            except MidiBackendUnavailable as error:
+                print(what, "->", error)
+            else:
+                print(what, "-> no error")
+        """
+    )
+    env = {
+        **os.environ,
+        "JACK_DEFAULT_SERVER": unique("midibuffer-absent"),
+        "JACK_NO_START_SERVER": "1",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    lines = dict(line.split(" -> ", 1) for line in result.stdout.splitlines())
+    jack_hint = "start jackd, e.g. `jackd -d dummy`"
+    assert "cannot connect to a JACK server" in lines["open_input jack"]
+    assert jack_hint in lines["open_input jack"]
+    assert "JACK server not running" in lines["open_input jack"]  # rtmidi's own words
+    if NO_ALSA_SEQUENCER:
+        expected = (
+            "no ALSA sequencer (/dev/snd/seq is missing): only rtmidi.API_UNIX_JACK can work "
+            "here, and it needs a running JACK server (start jackd, e.g. `jackd -d dummy`)"
+        )
+        for what in ("choose_api", "input_port_names", "open_input alsa"):
+            assert lines[what].startswith(expected), lines[what]
+
+
+# --- the callback's logic, driven directly through a fake MidiIn --------------------------------
+
+
+class FakeMidiIn:
+    """Records what MidiInput asks of an rtmidi.MidiIn; deliver() plays rtmidi's thread."""
+
+    def __init__(self) -> None:
+        self.callback: tuple[Callable[..., None], object] | None = None
+        self.filters: dict[str, bool] | None = None
+        self.port_closed = False
+        self.deleted = False
+
+    def get_current_api(self) -> int:
+        return int(JACK)
+
+    def ignore_types(
+        self, sysex: bool = True, timing: bool = True, active_sense: bool = True
+    ) -> None:
+        self.filters = {"sysex": sysex, "timing": timing, "active_sense": active_sense}
+
+    def set_callback(self, func: Callable[..., None], data: object = None) -> None:
+        self.callback = (func, data)
+
+    def cancel_callback(self) -> None:
+        self.callback = None
+
+    def close_port(self) -> None:
+        self.cancel_callback()
+        self.port_closed = True
+
+    def delete(self) -> None:
+        self.deleted = True
+
+    def deliver(self, *messages: Any) -> None:
+        assert self.callback is not None, "no callback installed"
+        func, data = self.callback
+        for message in messages:
+            func((message, 0.0), data)
+
+
+@pytest.mark.parametrize(
+    ("asked", "ignored"),
+    [
+        ({}, {"sysex": True, "timing": True, "active_sense": True}),
+        ({"sysex": True}, {"sysex": False, "timing": True, "active_sense": True}),
+        ({"clock": True}, {"sysex": True, "timing": False, "active_sense": True}),
+        ({"active_sensing": True}, {"sysex": True, "timing": True, "active_sense": False}),
+    ],
+)
+def test_filters_map_to_ignore_types(asked: dict[str, bool], ignored: dict[str, bool]) -> None:
+    midi_in = FakeMidiIn()
+    producer, _consumer = midi_buffer(4)
+    MidiInput(midi_in, producer, **asked)
+    assert midi_in.filters == ignored
+
+
+def test_valid_messages_are_sent_stamped_with_perf_counter_at_entry() -> None:
+    midi_in = FakeMidiIn()
+    producer, consumer = midi_buffer(4)
+    midi_input = MidiInput(midi_in, producer)
+    before = time.perf_counter()
+    midi_in.deliver([0x90, 60, 100], [0xF0, 0x01, 0xF7])
+    after = time.perf_counter()
+    first, second = drain(consumer)
+    assert first == MidiMessage.note_on(0, 60, 100, time=first.time)
+    assert second.kind == "sysex"
+    assert first.time is not None and second.time is not None
+    assert before <= first.time <= second.time <= after
+    assert midi_input.stats() == MidiInputStats(2, 2, 0, 0, 0, None)
+
+
+def test_invalid_bytes_are_counted_never_raised() -> None:
+    midi_in = FakeMidiIn()
+    producer, consumer = midi_buffer(4)
+    midi_input = MidiInput(midi_in, producer)
+    midi_in.deliver([0x90, 60, 200], [], [0xF7], [0x90, 60], "text", [0x90, 60, 1])
+    stats = midi_input.stats()
+    assert (stats.received, stats.sent, stats.invalid, stats.errors) == (6, 1, 5, 0)
+    assert stats.last_error is not None and stats.last_error.startswith("TypeError: ")
+    midi_in.deliver([0x90, 60, 128])
+    assert midi_input.stats().last_error == (
+        "InvalidMidiMessage: note_on data byte 0x80 at position 2 is > 0x7F"
+    )
+    assert [message.note for message in drain(consumer)] == [60]
+
+
+def test_other_exceptions_are_counted_as_errors_never_raised() -> None:
+    midi_in = FakeMidiIn()
+    producer, consumer = midi_buffer(4)
+    midi_input = MidiInput(midi_in, producer)
+    midi_in.deliver([0x90, 60, 1])
+    producer.close()  # behind the input's back
+    midi_in.deliver([0x90, 61, 1], [0x90, 62, 1])
+    assert midi_in.callback is not None
+    func, data = midi_in.callback
+    func(None, data)  # not even a (message, delta) pair
+    stats = midi_input.stats()
+    assert (stats.received, stats.sent, stats.errors) == (4, 1, 3)
+    assert stats.last_error == "TypeError: 'NoneType' object is not subscriptable"
+    midi_in.deliver([0x90, 63, 1])
+    assert midi_input.stats().last_error == f"ClosedEndpointError: {_closed_text()}"
+    assert [message.note for message in drain(consumer)] == [60]
+
+
+def _closed_text() -> str:
+    producer, _consumer = midi_buffer(1)
+    producer.close()
+    with pytest.raises(ClosedEndpointError) as raised:
+        producer.try_send(MidiMessage.note_on(0, 60))
+    return str(raised.value)
+
+
+def test_a_full_buffer_counts_drops() -> None:
+    midi_in = FakeMidiIn()
+    producer, consumer = midi_buffer(2)
+    midi_input = MidiInput(midi_in, producer)
+    midi_in.deliver(*([0x90, note, 1] for note in range(5)))
+    assert midi_input.stats() == MidiInputStats(5, 2, 3, 0, 0, None)
+    assert producer.stats().dropped == 3
+    assert len(drain(consumer)) == 2
+
+
+def test_close_stops_counting_closes_the_port_and_ends_the_stream() -> None:
+    midi_in = FakeMidiIn()
+    producer, consumer = midi_buffer(4)
+    with MidiInput(midi_in, producer, port_name="keys") as midi_input:
+        assert repr(midi_input) == (
+            "<MidiInput 'keys' api=Jack received=0 dropped=0 invalid=0 errors=0 open>"
+        )
+        midi_in.deliver([0x90, 60, 1])
+        assert midi_in.callback is not None
+        late_callback, data = midi_in.callback
+    assert midi_input.closed and midi_in.port_closed and midi_in.callback is None
+    assert not midi_in.deleted  # a MidiIn passed in belongs to the caller
+    late_callback(([0x90, 61, 1], 0.0), data)  # rtmidi called it just before closing
+    assert midi_input.stats() == MidiInputStats(1, 1, 0, 0, 0, None)
+    assert consumer.is_abandoned() and not consumer.is_finished()
+    assert [message.note for message in drain(consumer)] == [60]
+    assert consumer.is_finished()
+    midi_input.close()  # idempotent
+    assert repr(midi_input).endswith("received=1 dropped=0 invalid=0 errors=0 closed>")
+
+
+def test_stats_read_from_another_thread_never_count_more_outcomes_than_messages() -> None:
+    midi_in = FakeMidiIn()
+    producer, _consumer = midi_buffer(64)
+    midi_input = MidiInput(midi_in, producer)
+    done = threading.Event()
+
+    def rtmidi_thread() -> None:
+        for index in range(20_000):
+            midi_in.deliver([0x90, index % 128, 1] if index % 3 else [0x90, 200, 1])
+        done.set()
+
+    thread = threading.Thread(target=rtmidi_thread)
+    thread.start()
+    try:
+        while not done.is_set():
+            stats = midi_input.stats()
+            assert stats.received >= stats.sent + stats.dropped + stats.invalid + stats.errors
+    finally:
+        thread.join()
+    assert_balanced(midi_input.stats())
+    assert midi_input.stats().received == 20_000
+
+
+def test_arguments_are_checked() -> None:
+    producer, _consumer = midi_buffer(4)
+    with pytest.raises(TypeError, match="MidiBufferProducer"):
+        MidiInput(FakeMidiIn(), "producer")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="name must be a str"):
+        open_input(3, producer)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="MidiBufferProducer"):
+        open_virtual_input("x", object())  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="not bool"):
+        choose_api(True)
+    with pytest.raises(TypeError, match="not str"):
+        choose_api("jack")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="got 99"):
+        choose_api(99)
+
+
+def test_choose_api_accepts_a_compiled_api_without_probing_it() -> None:
+    compiled = rtmidi.get_compiled_api()
+    for api in compiled:
+        assert choose_api(api) == api
+    missing = [
+        api
+        for api in (rtmidi.API_MACOSX_CORE, rtmidi.API_WINDOWS_MM, rtmidi.API_LINUX_ALSA)
+        if api not in compiled
+    ]
+    if not missing:
+        pytest.skip("every platform API is compiled in")
+    with pytest.raises(MidiBackendUnavailable, match=r"was built without the \w+ API"):
+        choose_api(missing[0])
+
+
+def test_importing_it_without_python_rtmidi_says_how_to_install_it() -> None:
+    code = (
+        "import sys; sys.modules['rtmidi'] = None\n"
+        "try:\n"
+        "    import midibuffer.rtmidi\n"
+        "except ImportError as error:\n"
+        "    print(error)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert "pip install 'midibuffer[rtmidi]'" in result.stdout
