@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 
 from midibuffer import MidiMessage, midi_buffer
-from midibuffer.audio import AudioBlock, AudioOutput, import_sounddevice, output_devices
+from midibuffer.audio import AudioOutput, import_sounddevice, output_devices
 from midibuffer.bench.gil_cases import measure_gil_scenario
 from midibuffer.errors import AudioBackendUnavailable, AudioDeviceNotFound
 from midibuffer.jackd import JackServer
+from midibuffer.render import AudioBlock
 from midibuffer.scheduler import BlockEvents
 
 RATE = 48_000

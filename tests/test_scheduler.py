@@ -43,7 +43,6 @@ def placed(scheduler: BlockScheduler, index: int, jitter: float = 0.0) -> list[t
 
 def test_the_clock_origin_is_the_earliest_callback_bound() -> None:
     clock = StreamClock(RATE)
-    clock.set_block_size(FRAMES)
     clock.update(0, T0 + 0.0003)  # a late first callback
     clock.update(FRAMES, T0 + FRAMES / RATE + 0.0001)
     clock.update(2 * FRAMES, T0 + 2 * FRAMES / RATE)  # the punctual one
@@ -56,9 +55,8 @@ def drifting_clock(ppm: float, seconds: float = 100.0) -> tuple[StreamClock, lis
     """A clock fed by a sound card *ppm* slower than perf_counter; returns it and
     the estimate's error (in samples) after every update."""
     clock = StreamClock(RATE)
-    clock.set_block_size(FRAMES)
     errors = []
-    for block in range(0, int(seconds * RATE) // FRAMES, 10):
+    for block in range(int(seconds * RATE) // FRAMES):
         position = block * FRAMES
         now = T0 + position / RATE * (1 + ppm * 1e-6)
         clock.update(position, now)
@@ -70,7 +68,7 @@ def test_the_clock_follows_a_slow_device_up_to_the_drift_limit() -> None:
     assert DRIFT == 20e-6
     clock, errors = drifting_clock(ppm=15)
     assert clock.resyncs == 0
-    settled = errors[3 * RATE // FRAMES // 10 :]  # after three windows
+    settled = errors[3 * RATE // FRAMES :]  # after three windows
     assert max(settled) - min(settled) < 0.1  # it keeps pace: spacing stays exact
     assert max(map(abs, errors)) < 2  # behind by a constant of about two windows' drift
 
@@ -83,7 +81,6 @@ def test_a_device_slower_than_the_drift_limit_resynchronises_now_and_then() -> N
 
 def test_the_clock_resynchronises_when_the_stream_skips() -> None:
     clock = StreamClock(RATE)
-    clock.set_block_size(FRAMES)
     clock.update(0, T0)
     clock.update(FRAMES, T0 + 11 * FRAMES / RATE)  # ten periods were skipped
     assert clock.origin == pytest.approx(T0 + 10 * FRAMES / RATE)

@@ -24,38 +24,25 @@ becomes::
     with AudioOutput(consumer, render, samplerate=48_000, blocksize=64):
         ...                                     # play until done
 
-The callback pops the messages due in the block with a
-:class:`~midibuffer.scheduler.BlockScheduler` (sample-accurate timing,
-``mode="timed"`` or ``"live"``), calls *render*, and counts underflows,
-overruns and the callback's load. See ``docs/realtime.md``.
+The callback is a :class:`~midibuffer.render.BlockRenderer`: it pops the
+messages due in the block with a :class:`~midibuffer.scheduler.BlockScheduler`
+(sample-accurate timing, ``mode="timed"`` or ``"live"``), calls *render*, and
+counts underflows, overruns and the callback's load. See ``docs/realtime.md``.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType, TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from midibuffer.buffer import MidiBufferConsumer
 from midibuffer.errors import AudioBackendUnavailable, AudioDeviceNotFound
 from midibuffer.realtime import RealtimeMode
-from midibuffer.scheduler import BlockEvents, BlockScheduler, Mode
+from midibuffer.render import AudioBlock, AudioStats, BlockRenderer, Render
+from midibuffer.scheduler import Mode
 
-if TYPE_CHECKING:
-    import numpy as np
-    import numpy.typing as npt
-
-    AudioBlock = npt.NDArray[np.float32]
-else:
-    AudioBlock = Any
-
-__all__ = ["AudioDevice", "AudioOutput", "AudioStats", "Render", "output_devices"]
-
-Render = Callable[["AudioBlock", BlockEvents], None]
-"""``render(outdata, events)``: fill *outdata* (frames x channels, float32)
-for one block; *events* holds the block's messages and their sample offsets."""
+__all__ = ["AudioDevice", "AudioOutput", "import_sounddevice", "output_devices"]
 
 
 def import_sounddevice() -> ModuleType:
@@ -110,33 +97,6 @@ def output_devices() -> list[AudioDevice]:
     ]
 
 
-@dataclass(frozen=True, slots=True)
-class AudioStats:
-    """Counters of an :class:`AudioOutput` (``stats()``).
-
-    Attributes:
-        callbacks: blocks rendered.
-        underflows: callbacks that PortAudio flagged with an output
-            underflow (the previous block was not delivered in time).
-        overruns: callbacks that took longer than the block lasts.
-        max_load: the longest callback, as a fraction of the block's
-            duration (1.0 = the whole block).
-        mean_load: the mean callback duration, as a fraction of a block.
-        events: MIDI messages handed to the render function.
-        late_events: messages placed at offset 0 because they came too late.
-        resyncs: times the stream skipped and the clock re-synchronised.
-    """
-
-    callbacks: int
-    underflows: int
-    overruns: int
-    max_load: float
-    mean_load: float
-    events: int
-    late_events: int
-    resyncs: int
-
-
 class AudioOutput:
     """A sounddevice output stream whose callback renders MIDI from a buffer.
 
@@ -177,15 +137,12 @@ class AudioOutput:
         realtime: bool = False,
     ) -> None:
         sd = import_sounddevice()
-        self.scheduler = BlockScheduler(consumer, samplerate, mode=mode, max_events=max_events)
-        self._render = render
+        self.renderer = BlockRenderer(
+            consumer, render, samplerate, mode=mode, max_events=max_events
+        )
         self._abort = sd.CallbackAbort
-        self._seconds_per_frame = 1 / samplerate
         self._realtime = RealtimeMode(blocksize / samplerate) if realtime else None
         self._error: BaseException | None = None
-        self._callbacks = self._underflows = self._overruns = 0
-        self._busy = self._max_load = 0.0
-        self._rendered_frames = 0
         try:
             self._stream = sd.OutputStream(
                 samplerate=samplerate,
@@ -253,40 +210,15 @@ class AudioOutput:
 
     def stats(self) -> AudioStats:
         """A snapshot of the counters. Any thread; takes no lock."""
-        callbacks = self._callbacks
-        scheduler = self.scheduler.stats()
-        return AudioStats(
-            callbacks=callbacks,
-            underflows=self._underflows,
-            overruns=self._overruns,
-            max_load=self._max_load,
-            mean_load=self._busy / (self._rendered_frames * self._seconds_per_frame)
-            if self._rendered_frames
-            else 0.0,
-            events=scheduler.events,
-            late_events=scheduler.late,
-            resyncs=scheduler.resyncs,
-        )
+        return self.renderer.stats()
 
     def _callback(self, outdata: AudioBlock, frames: int, time_info: Any, status: Any) -> None:
-        started = time.perf_counter()
-        if status.output_underflow:
-            self._underflows += 1
         try:
-            self._render(outdata, self.scheduler.collect(frames, started))
+            self.renderer.process(outdata, frames, status.output_underflow)
         except BaseException as error:  # stop cleanly; close() raises it in the user's thread
             self._error = error
             outdata.fill(0)
             raise self._abort from None
-        busy = time.perf_counter() - started
-        load = busy / (frames * self._seconds_per_frame)
-        self._busy += busy
-        self._rendered_frames += frames
-        self._callbacks += 1
-        if load > self._max_load:
-            self._max_load = load
-        if load > 1.0:
-            self._overruns += 1
 
 
 def _no_device_message(error: Exception, device: int | str | None) -> str:

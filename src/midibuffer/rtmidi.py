@@ -129,13 +129,20 @@ class MidiInput:
     the matching argument is ``True``: rtmidi filters them by default
     because they can be plentiful. *port_name* is only shown by ``repr()``.
 
-    The callback runs on rtmidi's thread (with JACK, the JACK process thread
-    itself: keep the GIL free there). For each message it takes
+    The callback runs on rtmidi's thread. For each message it takes
     :func:`time.perf_counter` first, builds a
     :class:`~midibuffer.MidiMessage` with that ``time`` and sends it with
-    ``try_send``. It never raises: invalid messages, drops and errors are counted in
-    :meth:`stats`. rtmidi's own timestamps (its delta times) are not used:
-    with JACK they are rounded to the JACK period.
+    ``try_send``. It never raises: invalid messages, drops and errors are
+    counted in :meth:`stats`. rtmidi's own timestamps (its delta times) are
+    not used: with JACK they are rounded to the JACK period.
+
+    With JACK, rtmidi runs the callback inside the JACK process cycle, on
+    JACK's real-time thread, which must first take the GIL. If that makes
+    the cycle overrun (an xrun: another thread held the GIL, or was
+    descheduled while holding it), rtmidi's JACK input can deliver wrong
+    messages (in tests: copies of their neighbours, the count unchanged)
+    that no counter can notice. Keep GIL-heavy work out of this process, or
+    at least short, when MIDI integrity matters; jackd logs every xrun.
 
     The input owns the producer from now on: the callback thread is its only
     user, so do not send to it yourself. :meth:`close` (or leaving a
@@ -157,7 +164,7 @@ class MidiInput:
             midi_in.open_virtual_port("notes in")  # connect it with jack_connect
             ...
         print(midi_input.stats())
-        del midi_in
+        midi_in.delete()  # a virtual port closes only with its MidiIn
     """
 
     __slots__ = (
@@ -292,7 +299,9 @@ class MidiInput:
         ``is_finished()`` returns ``True``. If :func:`open_input` or
         :func:`open_virtual_input` created the ``rtmidi.MidiIn``, it is
         deleted too (which closes its backend client); a ``MidiIn`` you
-        passed yourself only has its port closed and its callback removed.
+        passed yourself only has its callback removed and its port closed
+        (python-rtmidi closes a virtual port only when the ``MidiIn`` is
+        deleted).
 
         Raises whatever rtmidi raises while closing the port (nothing in
         practice); the producer is closed and the input marked closed even

@@ -93,7 +93,7 @@ class StreamClock:
     >>> clock = StreamClock(48_000)
     >>> clock.update(0, now=10.0)
     >>> clock.update(480, now=10.0102)   # 0.2 ms of callback jitter
-    >>> clock.sample_at(10.005)          # 5 ms after the stream's first sample
+    >>> round(clock.sample_at(10.005), 6)   # 5 ms after the stream's first sample
     240.0
     """
 
@@ -126,7 +126,10 @@ class StreamClock:
         """A block starting at sample *position* is being rendered at *now*."""
         bound = now - position / self.samplerate
         origin = self.origin
-        elapsed = (position - self._last_position) / self.samplerate
+        step = position - self._last_position
+        if step > self._max_step:
+            self._max_step = step  # the longest block: the re-synchronisation threshold
+        elapsed = step / self.samplerate
         self._last_position = position
         if bound < self._window_min:
             self._window_min = bound
@@ -147,11 +150,6 @@ class StreamClock:
         else:  # follow the floor's drift, slowly
             rise = self._creep * elapsed
             self.origin = bound if bound - origin < rise else origin + rise
-
-    def set_block_size(self, frames: int) -> None:
-        """Tell the clock how long a block is (the re-synchronisation threshold)."""
-        if frames > self._max_step:
-            self._max_step = frames
 
     def sample_at(self, when: float) -> float:
         """The (fractional) sample position that *when* maps to. Needs one update first."""
@@ -304,7 +302,6 @@ class BlockScheduler:
         if now is None:
             now = time.perf_counter()
         clock = self.clock
-        clock.set_block_size(frames)
         start = self._position
         clock.update(start, now)
         events = self.events

@@ -21,10 +21,11 @@ from dataclasses import dataclass
 import anyio
 
 from midibuffer.async_producer import AsyncMidiProducer
-from midibuffer.audio import AudioBlock, AudioOutput
+from midibuffer.audio import AudioOutput
 from midibuffer.buffer import midi_buffer
 from midibuffer.message import MidiMessage
 from midibuffer.realtime import switch_interval_for
+from midibuffer.render import AudioBlock
 from midibuffer.scheduler import BlockEvents
 
 __all__ = ["GilResult", "format_gil_report", "measure_gil_scenario"]

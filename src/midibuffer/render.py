@@ -1,0 +1,123 @@
+"""What an audio callback does with MIDI, whoever calls it: collect, render, count.
+
+:class:`BlockRenderer` is the body of the audio callback, separated from the
+audio library: :class:`~midibuffer.audio.AudioOutput` calls it from a
+sounddevice callback, :class:`~midibuffer.offline.OfflineOutput` from a
+thread that keeps the same real-time pace without a sound card. For each
+block it collects the messages due with a
+:class:`~midibuffer.scheduler.BlockScheduler`, calls the user's render
+function, and keeps the counters of :class:`AudioStats`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from midibuffer.buffer import MidiBufferConsumer
+from midibuffer.scheduler import BlockEvents, BlockScheduler, Mode
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    AudioBlock = npt.NDArray[np.float32]
+else:
+    AudioBlock = Any
+
+__all__ = ["AudioBlock", "AudioStats", "BlockRenderer", "Render"]
+
+Render = Callable[["AudioBlock", BlockEvents], None]
+"""``render(outdata, events)``: fill *outdata* (frames x channels, float32)
+for one block; *events* holds the block's messages and their sample offsets."""
+
+
+@dataclass(frozen=True, slots=True)
+class AudioStats:
+    """Counters of an audio output (``stats()``).
+
+    Attributes:
+        callbacks: blocks rendered.
+        underflows: blocks the audio system flagged as delivered too late
+            (sounddevice's ``output_underflow``; always 0 offline).
+        overruns: callbacks that took longer than the block lasts.
+        max_load: the longest callback, as a fraction of the block's
+            duration (1.0 = the whole block).
+        mean_load: the mean callback duration, as a fraction of a block.
+        events: MIDI messages handed to the render function.
+        late_events: messages placed at offset 0 because they came too late.
+        resyncs: times the stream skipped and the clock re-synchronised.
+    """
+
+    callbacks: int
+    underflows: int
+    overruns: int
+    max_load: float
+    mean_load: float
+    events: int
+    late_events: int
+    resyncs: int
+
+
+class BlockRenderer:
+    """Collects each block's MIDI, calls *render*, counts. The audio thread's work.
+
+    Call :meth:`process` from the audio thread only (it owns the consumer).
+    Real-time safe apart from what *render* does.
+
+    Args:
+        consumer, samplerate, mode, max_events: as for
+            :class:`~midibuffer.scheduler.BlockScheduler`.
+        render: the user's ``render(outdata, events)``.
+    """
+
+    def __init__(
+        self,
+        consumer: MidiBufferConsumer,
+        render: Render,
+        samplerate: float,
+        *,
+        mode: Mode = "timed",
+        max_events: int = 256,
+    ) -> None:
+        self.scheduler = BlockScheduler(consumer, samplerate, mode=mode, max_events=max_events)
+        self._render = render
+        self._seconds_per_frame = 1 / samplerate
+        self._callbacks = self._underflows = self._overruns = 0
+        self._busy = self._max_load = 0.0
+        self._frames = 0
+
+    def process(self, outdata: AudioBlock, frames: int, underflow: bool = False) -> None:
+        """Render one block of *frames* into *outdata*; *underflow*: the audio
+        system reported that the previous block came too late. Exceptions
+        from *render* propagate."""
+        started = time.perf_counter()
+        if underflow:
+            self._underflows += 1
+        self._render(outdata, self.scheduler.collect(frames, started))
+        busy = time.perf_counter() - started
+        load = busy / (frames * self._seconds_per_frame)
+        self._busy += busy
+        self._frames += frames
+        self._callbacks += 1
+        if load > self._max_load:
+            self._max_load = load
+        if load > 1.0:
+            self._overruns += 1
+
+    def stats(self) -> AudioStats:
+        """A snapshot of the counters. Any thread; takes no lock."""
+        scheduler = self.scheduler.stats()
+        frames = self._frames
+        return AudioStats(
+            callbacks=self._callbacks,
+            underflows=self._underflows,
+            overruns=self._overruns,
+            max_load=self._max_load,
+            mean_load=self._busy / (frames * self._seconds_per_frame) if frames else 0.0,
+            events=scheduler.events,
+            late_events=scheduler.late,
+            resyncs=scheduler.resyncs,
+        )
