@@ -27,7 +27,6 @@ Two properties of rtmidi on JACK shape these tests:
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import statistics
 import subprocess
@@ -39,13 +38,14 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
 from midibuffer.jackd import JackServer
 
 from harness import PollingConsumer
+from midi_sender import SenderProcess, unless_xruns_spoil_it
 
 rtmidi: Any = pytest.importorskip("rtmidi", reason="python-rtmidi is not installed")
 
@@ -75,11 +75,6 @@ needs_no_alsa_sequencer = pytest.mark.skipif(
 )
 
 MESSAGES = 2_000
-XRUN_ATTEMPTS = 5
-BURST = 4  # messages sent back to back before a pause: far below rtmidi's JACK limit
-PAUSE = 0.001
-
-T = TypeVar("T")
 
 
 def unique(prefix: str) -> str:
@@ -93,11 +88,6 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
             return False
         time.sleep(0.002)
     return True
-
-
-def numbered(index: int) -> list[int]:
-    """Message number *index* (< 16384) as a control change: control * 128 + value."""
-    return [0xB0, index // 128, index % 128]
 
 
 def number_of(message: MidiMessage) -> int:
@@ -116,95 +106,6 @@ def virtual_output(name: str) -> Iterator[Any]:
         midi_out.delete()
 
 
-SENDER_SCRIPT = textwrap.dedent(
-    """
-    import json, sys, time
-    import rtmidi
-
-    mode, port, burst, pause = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
-    midi_out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, "midibuffer-test-sender")
-    try:
-        if mode == "virtual":
-            midi_out.open_virtual_port(port)
-        else:
-            ports = midi_out.get_ports()
-            midi_out.open_port(next(i for i, name in enumerate(ports) if port in name), "out")
-        print("ready", flush=True)
-        for line in sys.stdin:
-            order = json.loads(line)
-            times = []
-            if isinstance(order, int):  # that many numbered messages, paced
-                for index in range(order):
-                    times.append(time.perf_counter())
-                    midi_out.send_message([0xB0, index // 128, index % 128])
-                    if index % burst == burst - 1:
-                        time.sleep(pause)
-            else:  # these messages, one per JACK period at most
-                for data in order:
-                    times.append(time.perf_counter())
-                    midi_out.send_message(data)
-                    time.sleep(0.005)
-            print(json.dumps(times), flush=True)
-    finally:
-        midi_out.close_port()
-        midi_out.delete()
-    """
-)
-
-
-class SenderProcess:
-    """A separate process sending numbered messages through rtmidi's JACK output.
-
-    *mode* ``"virtual"`` creates an output port called *port* (to be found by
-    ``open_input``); ``"connect"`` connects to the first input port whose
-    name contains *port*. ``time.perf_counter`` is CLOCK_MONOTONIC on Linux,
-    so its send times compare with the receiver's timestamps.
-    """
-
-    def __init__(self, mode: str, port: str) -> None:
-        command = [sys.executable, "-c", SENDER_SCRIPT, mode, port, str(BURST), str(PAUSE)]
-        self.process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-        )
-
-    def __enter__(self) -> SenderProcess:
-        assert self._read() == "ready"
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.close()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-
-    def start(self, order: int | list[list[int]]) -> None:
-        """Start sending messages number 0 to *order* - 1, paced, or the messages *order*."""
-        assert self.process.stdin is not None
-        self.process.stdin.write(json.dumps(order) + "\n")
-        self.process.stdin.flush()
-
-    def send(self, messages: list[list[int]]) -> None:
-        """Send *messages*, 5 ms apart; return once they are sent."""
-        self.start(messages)
-        self.send_times()
-
-    def send_times(self) -> list[float]:
-        """Wait for the messages to be sent; return each one's perf_counter send time."""
-        times: list[float] = json.loads(self._read())
-        return times
-
-    def _read(self) -> str:
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        assert line, f"the sender process exited with {self.process.wait()}"
-        return line.strip()
-
-
 def drain(consumer: MidiBufferConsumer) -> list[MidiMessage]:
     messages: list[MidiMessage] = []
     while (message := consumer.try_pop()) is not None:
@@ -217,32 +118,6 @@ def assert_balanced(stats: MidiInputStats) -> None:
 
 
 # --- real JACK: the whole path ------------------------------------------------------------------
-
-
-def xrun_count(server: JackServer) -> int:
-    """How many xruns jackd has reported so far (it logs each one)."""
-    text = server.log.read_text(errors="replace")
-    return sum("XRun" in line for line in text.splitlines())
-
-
-def unless_xruns_spoil_it(server: JackServer, run: Callable[[], T], ok: Callable[[T], bool]) -> T:
-    """Return ``run()``'s result once it is ``ok``, or once it went wrong without an xrun.
-
-    A run that went wrong while jackd reported an xrun is retried (a few
-    times): rtmidi's JACK input garbles messages when its process cycle
-    overruns, which no code above rtmidi can prevent (see the
-    module docstring). A run that went wrong *without* an xrun is returned at
-    once, so the test's assertions fail on it.
-    """
-    for attempt in range(1, XRUN_ATTEMPTS + 1):
-        before = xrun_count(server)
-        result = run()
-        time.sleep(0.01)  # let jackd log a late xrun
-        xruns = xrun_count(server) - before
-        if ok(result) or xruns == 0 or attempt == XRUN_ATTEMPTS:
-            return result
-        print(f"\nattempt {attempt} spoiled by {xruns} JACK xrun(s): retrying")
-    raise AssertionError("unreachable")
 
 
 @dataclass
