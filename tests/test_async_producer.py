@@ -141,13 +141,15 @@ async def test_cancellation_storm_inserts_exactly_the_sends_that_returned(
     producer, consumer = midi_buffer(2)
     reader = polling_consumer(consumer).start()
     aproducer = AsyncMidiProducer(producer)
-    returned: list[int] = []
+    called: list[int] = []
+    returned: set[int] = set()
     rng = random.Random(1234)
 
     async def send_or_give_up(message: MidiMessage, patience: float) -> None:
         with anyio.move_on_after(patience):
+            called.append(int(message.time))  # type: ignore[arg-type]
             await aproducer.send(message)
-            returned.append(int(message.time))  # type: ignore[arg-type]
+            returned.add(int(message.time))  # type: ignore[arg-type]
 
     async with anyio.create_task_group() as tasks:
         for message in numbered(300):
@@ -156,7 +158,9 @@ async def test_cancellation_storm_inserts_exactly_the_sends_that_returned(
                 await anyio.sleep(0)
     await wait_until(lambda: len(reader.received) == len(returned))
     assert 0 < len(returned) < 300  # both outcomes really happened
-    assert numbers(reader.received) == returned  # exactly once each, in send order
+    # Exactly the sends that returned, once each, in the order send was called
+    # (the order the tasks *resume* in after returning is the scheduler's).
+    assert numbers(reader.received) == [n for n in called if n in returned]
 
 
 @anyio_tests

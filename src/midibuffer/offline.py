@@ -1,0 +1,162 @@
+"""Audio output without a sound card: the same callback on a simulated real-time clock.
+
+:class:`OfflineOutput` runs a :class:`~midibuffer.render.BlockRenderer`, the
+very code an :class:`~midibuffer.audio.AudioOutput` runs in its sounddevice
+callback, on a thread of its own that wakes once per block on an absolute
+deadline grid, as a sound card would. So producers, sequencers and the
+scheduler see the real timing. It records the rendered audio and can write
+it to a 16-bit WAV file. It needs numpy (the ``audio`` extra), but neither
+sounddevice nor PortAudio.
+
+>>> from midibuffer import MidiMessage, midi_buffer
+>>> from midibuffer.synth import PolySynth
+>>> producer, consumer = midi_buffer(16)
+>>> with OfflineOutput(consumer, PolySynth(48_000), samplerate=48_000) as output:
+...     _ = producer.try_send(MidiMessage.note_on(0, 60, 100))
+...     output.wait(0.05)
+>>> output.frames >= 0.05 * 48_000, output.stats().events
+(True, 1)
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import wave
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+
+from midibuffer.buffer import MidiBufferConsumer
+from midibuffer.realtime import RealtimeMode
+from midibuffer.render import AudioBlock, AudioStats, BlockRenderer, Render
+from midibuffer.scheduler import Mode
+
+__all__ = ["OfflineOutput"]
+
+
+class OfflineOutput:
+    """Renders audio in real time on a thread, without an audio device; records it.
+
+    Takes the same arguments as :class:`~midibuffer.audio.AudioOutput` (except
+    *device*) and has the same ``start``/``stop``/``close``/``stats`` and
+    context manager. The rendered audio is kept in memory (``audio()``);
+    :meth:`write_wav` saves it.
+
+    An exception raised by *render* stops the thread; :meth:`close` raises it
+    again in the calling thread.
+    """
+
+    def __init__(
+        self,
+        consumer: MidiBufferConsumer,
+        render: Render,
+        *,
+        samplerate: int = 48_000,
+        blocksize: int = 64,
+        channels: int = 2,
+        mode: Mode = "timed",
+        max_events: int = 256,
+        realtime: bool = False,
+    ) -> None:
+        if blocksize < 1 or channels < 1:
+            raise ValueError("blocksize and channels must be positive")
+        self.renderer = BlockRenderer(
+            consumer, render, samplerate, mode=mode, max_events=max_events
+        )
+        self.samplerate = samplerate
+        self.blocksize = blocksize
+        self.channels = channels
+        self._realtime = RealtimeMode(blocksize / samplerate) if realtime else None
+        self._blocks: list[AudioBlock] = []
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="midibuffer-offline", daemon=True)
+
+    @property
+    def frames(self) -> int:
+        """Frames rendered so far."""
+        return len(self._blocks) * self.blocksize
+
+    @property
+    def active(self) -> bool:
+        """Whether the rendering thread runs."""
+        return self._thread.is_alive()
+
+    def start(self) -> None:
+        """Start rendering (and the real-time mode, if asked for)."""
+        if self._realtime is not None and not self._realtime.active:
+            self._realtime.__enter__()
+        self._thread.start()
+
+    def wait(self, seconds: float) -> None:
+        """Sleep *seconds* while rendering goes on (a convenience for scripts)."""
+        self._stop.wait(seconds)
+
+    def stop(self) -> None:
+        """Stop after the current block; leave the real-time mode."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        if self._realtime is not None:
+            self._realtime.__exit__(None, None, None)
+
+    def close(self) -> None:
+        """Stop, then raise what *render* raised, if anything."""
+        self.stop()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def __enter__(self) -> OfflineOutput:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def stats(self) -> AudioStats:
+        """A snapshot of the counters (underflows are always 0). Any thread."""
+        return self.renderer.stats()
+
+    def audio(self) -> AudioBlock:
+        """Everything rendered so far: a (frames x channels) float32 array."""
+        if not self._blocks:
+            return np.zeros((0, self.channels), dtype=np.float32)
+        return np.concatenate(self._blocks)
+
+    def write_wav(self, path: str | Path) -> Path:
+        """Write the rendered audio as a 16-bit PCM WAV file; return its path."""
+        path = Path(path)
+        samples = np.clip(self.audio(), -1.0, 1.0)
+        pcm = (samples * 32767).astype("<i2")
+        with wave.open(str(path), "wb") as file:
+            file.setnchannels(self.channels)
+            file.setsampwidth(2)
+            file.setframerate(self.samplerate)
+            file.writeframes(pcm.tobytes())
+        return path
+
+    def _run(self) -> None:
+        period = self.blocksize / self.samplerate
+        deadline = time.perf_counter()
+        while not self._stop.is_set():
+            block = np.zeros((self.blocksize, self.channels), dtype=np.float32)
+            try:
+                self.renderer.process(block, self.blocksize)
+            except BaseException as error:  # close() raises it in the user's thread
+                self._error = error
+                return
+            self._blocks.append(block)
+            deadline += period
+            delay = deadline - time.perf_counter()
+            if delay > 0:
+                self._stop.wait(delay)
+            else:
+                deadline = time.perf_counter()  # late: as a sound card would, skip ahead
