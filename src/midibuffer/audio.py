@@ -156,6 +156,13 @@ class AudioOutput:
             raise AudioDeviceNotFound(_no_device_message(error, device)) from None
 
     @property
+    def device_name(self) -> str:
+        """The name of the output device the stream plays on."""
+        sd = import_sounddevice()
+        name: str = sd.query_devices(self._stream.device)["name"]
+        return name
+
+    @property
     def samplerate(self) -> float:
         """The stream's sample rate."""
         return float(self._stream.samplerate)

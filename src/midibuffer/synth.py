@@ -47,6 +47,10 @@ _PAN = (0.5, 0.5, 0.7)  # share of the right channel, per timbre
 _OFF, _ATTACKING, _SUSTAINING, _RELEASING = 0, 1, 2, 3
 
 
+def _offset_of(event: tuple[int, MidiMessage]) -> int:
+    return event[0]
+
+
 class PolySynth:
     """A polyphonic synthesizer that renders a block's MIDI events on their samples.
 
@@ -100,23 +104,45 @@ class PolySynth:
         """How many voices are sounding (including releasing ones)."""
         return int(np.count_nonzero(self._state))
 
-    def __call__(self, outdata: AudioBlock, events: BlockEvents) -> None:
-        """Render one block: *outdata* (frames x channels) and its events."""
+    def __call__(self, outdata: AudioBlock, events: BlockEvents, *more: BlockEvents) -> None:
+        """Render one block: *outdata* (frames x channels) and its events.
+
+        Events from several sources (*more*: for example a sequencer's and a
+        live input's schedulers) are merged by offset; at equal offsets the
+        earlier source goes first.
+        """
         frames = len(outdata)
         outdata.fill(0)
         position = 0
-        messages, offsets = events.messages, events.offsets
-        for index in range(events.count):
-            offset = offsets[index]
-            if offset > position:
-                self._render(outdata, position, offset)
-                position = offset
-            message = messages[index]
-            if message is not None:
-                self.handle(message)
+        if more:
+            merged = [
+                (source.offsets[i], message)
+                for source in (events, *more)
+                for i, message in enumerate(source.messages[: source.count])
+                if message is not None
+            ]
+            merged.sort(key=_offset_of)  # stable: equal offsets keep the sources' order
+            for offset, message in merged:
+                position = self._advance(outdata, position, offset, message)
+        else:
+            messages, offsets = events.messages, events.offsets
+            for index in range(events.count):
+                current = messages[index]
+                if current is not None:
+                    position = self._advance(outdata, position, offsets[index], current)
         if position < frames:
             self._render(outdata, position, frames)
         np.tanh(outdata[:, :2], out=outdata[:, :2])
+
+    def _advance(
+        self, outdata: AudioBlock, position: int, offset: int, message: MidiMessage
+    ) -> int:
+        """Render up to *offset*, then apply *message*; return the new position."""
+        if offset > position:
+            self._render(outdata, position, offset)
+            position = offset
+        self.handle(message)
+        return position
 
     def handle(self, message: MidiMessage) -> None:
         """Apply one message now (note on/off, controllers); others are ignored."""

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import platform
 import sys
+from pathlib import Path
 
 from midibuffer.bench import async_cases, buffer_cases
-from midibuffer.bench.timing import check_targets, format_report, run_cases
+from midibuffer.bench.timing import CaseResult, check_targets, format_report, run_cases
 
 
 def run_gil_suite(*, seconds: float, jack: bool, required: bool) -> str:
@@ -58,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--seconds", type=float, default=4.0, help="GIL scenario duration per mode (4)"
     )
+    parser.add_argument("--plot", metavar="PNG", help="also draw the figures (matplotlib)")
     parser.add_argument("--ops", type=int, default=20_000, help="operations per round (20000)")
     parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds (15)")
     parser.add_argument(
@@ -69,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"# midibuffer benchmark: {platform.python_implementation()} {platform.python_version()}")
     met = True
+    results: list[CaseResult] = []
+    async_results: list[async_cases.AsyncResult] = []
     if args.suite in ("buffer", "all"):
         print(f"# best of {args.rounds} interleaved rounds of {args.ops} operations\n")
         results = run_cases(buffer_cases.CASES, ops=args.ops, rounds=args.rounds)
@@ -86,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.suite in ("gil", "all"):
         print()
         print(run_gil_suite(seconds=args.seconds, jack=args.jack, required=args.suite == "gil"))
+    if args.plot:
+        from midibuffer.bench.plot import plot_results
+
+        print(f"\n# plot: {plot_results(results, async_results, Path(args.plot))}")
     return 1 if args.check and not met else 0
 
 

@@ -1,0 +1,210 @@
+"""The ``midibuffer`` command (also ``python -m midibuffer``): demo, bench, ports, monitor.
+
+Errors that users meet (no such port, no device, a missing optional extra)
+are one line on stderr and exit status 1, not a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from midibuffer.errors import MidiBufferError
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        status: int = args.run(args)
+    except (MidiBufferError, ImportError) as error:
+        print(f"midibuffer {args.command}: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 130
+    return status
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="midibuffer",
+        description="Real-time MIDI from input threads and async code into audio callbacks.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser(
+        "demo",
+        help="play a short piece through the buffer (or render it to a WAV file)",
+        description="An anyio sequencer sends through AsyncMidiProducer into a midi_buffer; "
+        "the audio callback schedules the messages sample-accurately and drives a small "
+        "synth. Without an audio device it renders to a WAV file on a simulated real-time "
+        "clock.",
+    )
+    demo.add_argument("--duration", type=_positive_float, default=8.0, help="seconds (8)")
+    demo.add_argument("--blocksize", type=_positive_int, default=128, help="frames (128)")
+    demo.add_argument("--samplerate", type=_positive_int, default=48_000, help="Hz (48000)")
+    demo.add_argument("--output", type=Path, help="render to this WAV file instead of playing")
+    demo.add_argument("--midi-in", metavar="PORT", help="play along on this MIDI input")
+    demo.add_argument("--device", help="audio output device (index or name)")
+    demo.add_argument(
+        "--realtime",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="GIL-aware real-time mode (default: on)",
+    )
+    demo.add_argument("--quiet", action="store_true", help="no status line")
+    demo.set_defaults(run=_demo)
+
+    bench = commands.add_parser(
+        "bench",
+        help="run the benchmarks and print the ratio tables",
+        description="Time midibuffer against deque, queue.Queue, janus and anyio streams "
+        "in one run; print ratios.",
+    )
+    bench.add_argument("--suite", choices=("buffer", "async", "gil", "all"), default="all")
+    bench.add_argument("--rounds", type=_positive_int, default=15)
+    bench.add_argument("--jack", action="store_true", help="GIL scenario on a private JACK")
+    bench.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
+    bench.add_argument("--plot", type=Path, metavar="PNG", help="also write a plot (matplotlib)")
+    bench.set_defaults(run=_bench)
+
+    ports = commands.add_parser(
+        "ports",
+        help="list MIDI ports and audio devices",
+        description="List MIDI inputs "
+        "and outputs per rtmidi API and audio output devices per host API.",
+    )
+    ports.set_defaults(run=_ports)
+
+    monitor = commands.add_parser(
+        "monitor",
+        help="print incoming MIDI, through the buffer",
+        description="Open a MIDI input (name or part of it) and print each message as the "
+        "consumer pops it, with its perf_counter time.",
+    )
+    monitor.add_argument("port", help="input port name (a substring), or the virtual port's name")
+    monitor.add_argument("--virtual", action="store_true", help="create a virtual input PORT")
+    monitor.add_argument("--seconds", type=_positive_float, help="stop after this long")
+    monitor.add_argument("--sysex", action="store_true", help="also show SysEx")
+    monitor.add_argument("--clock", action="store_true", help="also show clock messages")
+    monitor.set_defaults(run=_monitor)
+    return parser
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer: {text}")
+    return value
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from midibuffer.demo import DemoOptions, run_demo
+
+    device = int(args.device) if args.device and args.device.isdigit() else args.device
+    summary = run_demo(
+        DemoOptions(
+            duration=args.duration,
+            blocksize=args.blocksize,
+            samplerate=args.samplerate,
+            output=args.output,
+            midi_in=args.midi_in,
+            device=device,
+            realtime=args.realtime,
+            status=None if args.quiet else sys.stderr,
+        )
+    )
+    print(summary.describe())
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from midibuffer.bench.__main__ import main as bench_main
+
+    argv = ["--suite", args.suite, "--rounds", str(args.rounds)]
+    argv += ["--jack"] * args.jack + ["--check"] * args.check
+    argv += ["--plot", str(args.plot)] if args.plot else []
+    return bench_main(argv)
+
+
+def _ports(args: argparse.Namespace) -> int:
+    print("MIDI ports (python-rtmidi):")
+    for line in _midi_port_lines():
+        print(f"  {line}")
+    print("Audio output devices (sounddevice/PortAudio):")
+    for line in _audio_device_lines():
+        print(f"  {line}")
+    return 0
+
+
+def _midi_port_lines() -> list[str]:
+    try:
+        import rtmidi
+
+        from midibuffer import rtmidi as midi
+    except ImportError:
+        return ["python-rtmidi is not installed: pip install 'midibuffer[rtmidi]'"]
+    lines = []
+    for api in rtmidi.get_compiled_api():
+        name = rtmidi.get_api_display_name(api)
+        try:
+            inputs, outputs = midi.input_port_names(api), midi.output_port_names(api)
+        except MidiBufferError as error:
+            lines.append(f"{name}: unavailable ({error})")
+            continue
+        lines.append(f"{name}: inputs: {', '.join(inputs) or 'none'}")
+        lines.append(f"{' ' * len(name)}  outputs: {', '.join(outputs) or 'none'}")
+    return lines
+
+
+def _audio_device_lines() -> list[str]:
+    from midibuffer.audio import output_devices
+    from midibuffer.errors import AudioBackendUnavailable
+
+    try:
+        devices = output_devices()
+    except AudioBackendUnavailable as error:
+        return [str(error)]
+    if not devices:
+        return [
+            "none (no sound card: start a JACK server, e.g. `jackd -d dummy`, or use "
+            "`midibuffer demo`, which then renders to a WAV file)"
+        ]
+    return [
+        f"{d.index}: {d.name} ({d.host_api}, {d.channels} channels, "
+        f"{d.default_samplerate:g} Hz){' [default]' if d.is_default else ''}"
+        for d in devices
+    ]
+
+
+def _monitor(args: argparse.Namespace) -> int:
+    from midibuffer.buffer import midi_buffer
+    from midibuffer.rtmidi import open_input, open_virtual_input
+
+    producer, consumer = midi_buffer(1024)
+    opener = open_virtual_input if args.virtual else open_input
+    with opener(args.port, producer, sysex=args.sysex, clock=args.clock) as midi_input:
+        print(f"monitoring {midi_input.port_name}: Ctrl-C to stop", file=sys.stderr)
+        deadline = None if args.seconds is None else time.monotonic() + args.seconds
+        start = time.perf_counter()
+        while deadline is None or time.monotonic() < deadline:
+            while (message := consumer.try_pop()) is not None:
+                stamp = (message.time or time.perf_counter()) - start
+                print(f"{stamp:10.4f}  {message}", flush=True)
+            time.sleep(0.005)
+    print(f"# {midi_input.stats()}", file=sys.stderr)
+    return 0

@@ -1,0 +1,268 @@
+"""``midibuffer demo``: music that went through the buffer, on any machine.
+
+An anyio sequencer plays a short pattern in A minor (pad chords, a bassline,
+an arpeggio, and a brightness sweep on the pad). It sends each message about
+100 ms ahead of its time through an :class:`~midibuffer.AsyncMidiProducer`
+into a :func:`~midibuffer.midi_buffer`. The audio callback pops the
+messages, places them on their exact samples
+(:class:`~midibuffer.scheduler.BlockScheduler`) and drives a
+:class:`~midibuffer.synth.PolySynth`.
+
+With an output device, it plays through :class:`~midibuffer.audio.AudioOutput`.
+Without one (no PortAudio library, no device, a CI machine), it runs the same
+callback on a simulated real-time clock (:class:`~midibuffer.offline.OfflineOutput`)
+and writes a WAV file, saying so in one line. With ``midi_in``, notes played
+on that MIDI input (python-rtmidi) join in, through a second buffer in live
+mode.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import anyio
+
+from midibuffer.async_producer import AsyncMidiProducer
+from midibuffer.buffer import MidiBufferConsumer, midi_buffer
+from midibuffer.errors import AudioBackendUnavailable, AudioDeviceNotFound
+from midibuffer.message import MidiMessage
+from midibuffer.render import AudioBlock, AudioStats
+from midibuffer.scheduler import BlockEvents, BlockScheduler
+
+__all__ = ["DEFAULT_WAV", "DemoOptions", "DemoSummary", "pattern", "run_demo"]
+
+DEFAULT_WAV = Path("midibuffer-demo.wav")
+TEMPO = 104  # beats per minute
+LOOKAHEAD = 0.1  # seconds: how far ahead of its time a message is sent
+_PROGRESSION = (  # (pad chord, bass root, arpeggio), one bar each
+    ((57, 60, 64), 45, (69, 72, 76, 72)),  # A minor
+    ((53, 57, 60), 41, (65, 69, 72, 69)),  # F major
+    ((55, 60, 64), 48, (67, 72, 76, 72)),  # C major
+    ((55, 59, 62), 43, (67, 71, 74, 71)),  # G major
+)
+_BASS_STEPS = (0, 0, 7, 0, 12, 0, 7, 5)  # semitones above the root, in eighths
+PAD, BASS, LEAD = 0, 1, 2  # MIDI channels
+
+
+def pattern(seconds: float) -> Iterator[tuple[float, MidiMessage]]:
+    """The demo's messages for *seconds* of music, as ``(beat, message)`` in time order.
+
+    >>> events = list(pattern(2.0))
+    >>> events[0]
+    (0.0, <MidiMessage control_change channel=0 control=7 value=100>)
+    >>> all(a[0] <= b[0] for a, b in zip(events, events[1:]))
+    True
+    """
+    beats = seconds * TEMPO / 60
+    timeline: list[tuple[float, int, MidiMessage]] = []  # (beat, order, message)
+
+    def add(beat: float, message: MidiMessage) -> None:
+        if beat < beats:
+            timeline.append((beat, len(timeline), message))
+
+    for channel, volume in ((PAD, 100), (BASS, 110), (LEAD, 70)):
+        add(0.0, MidiMessage.control_change(channel, 7, volume))
+    bar = 0
+    while bar * 4 < beats:
+        chord, root, arpeggio = _PROGRESSION[bar % len(_PROGRESSION)]
+        start = bar * 4.0
+        for note in chord:
+            add(start, MidiMessage.note_on(PAD, note, 64))
+            add(start + 3.9, MidiMessage.note_off(PAD, note))
+        for step, interval in enumerate(_BASS_STEPS):
+            add(start + step / 2, MidiMessage.note_on(BASS, root + interval, 96))
+            add(start + step / 2 + 0.4, MidiMessage.note_off(BASS, root + interval))
+        if bar >= 1:  # the arpeggio enters in the second bar
+            for step in range(8):
+                note = arpeggio[step % len(arpeggio)] + (12 if step >= 4 else 0)
+                add(start + step / 2 + 0.25, MidiMessage.note_on(LEAD, note, 80))
+                add(start + step / 2 + 0.6, MidiMessage.note_off(LEAD, note))
+        for sixteenth in range(16):  # brightness sweep, a cycle every two bars
+            beat = start + sixteenth / 4
+            value = round(64 + 56 * math.sin(2 * math.pi * beat / 8))
+            add(beat, MidiMessage.control_change(PAD, 74, value))
+        bar += 1
+    for channel in (PAD, BASS, LEAD):
+        timeline.append((beats, len(timeline), MidiMessage.control_change(channel, 123, 0)))
+    timeline.sort(key=lambda entry: (entry[0], entry[1]))
+    for beat, _, message in timeline:
+        yield beat, message
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """The demo's settings (the ``midibuffer demo`` options)."""
+
+    duration: float = 8.0
+    blocksize: int = 128
+    samplerate: int = 48_000
+    output: Path | None = None
+    """Render to this WAV file instead of playing."""
+    midi_in: str | None = None
+    """Play along live on the MIDI input whose name contains this."""
+    device: int | str | None = None
+    realtime: bool = True
+    status: TextIO | None = field(default=sys.stderr)
+    """Where the live status line goes (None: nowhere)."""
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    """What the demo did."""
+
+    destination: str
+    """The device it played on, or the WAV file it wrote."""
+    wav: Path | None
+    seconds: float
+    messages: int
+    """Messages the sequencer sent through the buffer."""
+    dropped: int
+    waits: int
+    """Sends that had to wait for room."""
+    live_messages: int
+    audio: AudioStats
+
+    def describe(self) -> str:
+        a = self.audio
+        return (
+            f"{self.messages} messages through the buffer ({self.dropped} dropped, "
+            f"{self.waits} waited for room), {self.live_messages} live; "
+            f"{a.callbacks} audio blocks, {a.late_events} late events, "
+            f"{a.underflows} underflows, callback load {a.mean_load:.0%} mean, "
+            f"{a.max_load:.0%} max; {self.seconds:.1f} s to {self.destination}"
+        )
+
+
+class _Mixer:
+    """The render function: the synth, fed by the sequencer and the live input."""
+
+    def __init__(self, samplerate: int, live: BlockScheduler | None) -> None:
+        from midibuffer.synth import PolySynth
+
+        self.synth = PolySynth(samplerate, voices=24)
+        self.live = live
+
+    def __call__(self, outdata: AudioBlock, events: BlockEvents) -> None:
+        if self.live is None:
+            self.synth(outdata, events)
+        else:
+            self.synth(outdata, events, self.live.collect(len(outdata)))
+
+
+def _open_output(
+    consumer: MidiBufferConsumer, mixer: _Mixer, options: DemoOptions
+) -> tuple[Any, str, Path | None]:
+    """An AudioOutput if a device works (and no WAV was asked for), else an OfflineOutput."""
+    settings: dict[str, Any] = {
+        "samplerate": options.samplerate,
+        "blocksize": options.blocksize,
+        "realtime": options.realtime,
+    }
+    reason = "a WAV file was asked for"
+    if options.output is None:
+        from midibuffer.audio import AudioOutput
+
+        try:
+            output = AudioOutput(consumer, mixer, device=options.device, **settings)
+        except (AudioBackendUnavailable, AudioDeviceNotFound) as error:
+            reason = str(error).split(". ")[0]
+        else:
+            return output, f"audio device {output.device_name!r}", None
+    from midibuffer.offline import OfflineOutput
+
+    wav = options.output or DEFAULT_WAV
+    if options.status is not None and options.output is None:
+        print(
+            f"No audio output ({reason}): rendering on a simulated real-time clock to {wav}.",
+            file=options.status,
+        )
+    return OfflineOutput(consumer, mixer, **settings), str(wav), wav
+
+
+async def _sequence(aproducer: AsyncMidiProducer, seconds: float, start: float) -> None:
+    beat_seconds = 60 / TEMPO
+    async with aproducer:
+        for beat, message in pattern(seconds):
+            when = start + beat * beat_seconds
+            delay = when - LOOKAHEAD - time.perf_counter()
+            if delay > 0:
+                await anyio.sleep(delay)
+            await aproducer.send(message.with_time(when))
+
+
+async def _show_status(output: Any, aproducer: AsyncMidiProducer, out: TextIO) -> None:
+    started = time.perf_counter()
+    while True:
+        await anyio.sleep(0.25)
+        a: AudioStats = output.stats()
+        s = aproducer.stats()
+        out.write(
+            f"\r{time.perf_counter() - started:5.1f} s  messages {s.sent}  "
+            f"drops {s.dropped}  late {a.late_events}  load {a.mean_load:4.0%} "
+            f"(max {a.max_load:4.0%})  underflows {a.underflows}  "
+        )
+        out.flush()
+
+
+def run_demo(options: DemoOptions) -> DemoSummary:
+    """Play (or render) the demo; return what happened.
+
+    Raises:
+        AudioBackendUnavailable: numpy is missing (``pip install 'midibuffer[audio]'``).
+        MidiBackendUnavailable, MidiPortNotFound: *midi_in* cannot be opened.
+    """
+    try:
+        import numpy  # noqa: F401
+    except ImportError:
+        raise AudioBackendUnavailable(
+            "the demo's synthesizer needs numpy: pip install 'midibuffer[audio]'"
+        ) from None
+    producer, consumer = midi_buffer(256)
+    live_input = live = None
+    if options.midi_in is not None:
+        from midibuffer.rtmidi import open_input
+
+        live_producer, live_consumer = midi_buffer(256)
+        live_input = open_input(options.midi_in, live_producer)
+        live = BlockScheduler(live_consumer, options.samplerate, mode="live")
+    mixer = _Mixer(options.samplerate, live)
+    output, destination, wav = _open_output(consumer, mixer, options)
+    aproducer = AsyncMidiProducer(producer)
+
+    async def main() -> None:
+        async with anyio.create_task_group() as tasks:
+            if options.status is not None:
+                tasks.start_soon(_show_status, output, aproducer, options.status)
+            await _sequence(aproducer, options.duration, time.perf_counter() + LOOKAHEAD)
+            await anyio.sleep(LOOKAHEAD + 0.3)  # the last messages, then the release tails
+            tasks.cancel_scope.cancel()
+
+    started = time.perf_counter()
+    try:
+        with output:
+            anyio.run(main)
+    finally:
+        if live_input is not None:
+            live_input.close()
+    seconds = time.perf_counter() - started
+    if wav is not None:
+        output.write_wav(wav)
+    if options.status is not None:
+        options.status.write("\n")
+    sender = aproducer.stats()
+    return DemoSummary(
+        destination=destination,
+        wav=wav,
+        seconds=seconds,
+        messages=sender.sent,
+        dropped=producer.stats().dropped,
+        waits=sender.waits,
+        live_messages=live.stats().events if live is not None else 0,
+        audio=output.stats(),
+    )
