@@ -1,0 +1,68 @@
+"""OfflineOutput: the audio callback on a simulated real-time clock, recorded to WAV."""
+
+from __future__ import annotations
+
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from midibuffer import MidiMessage, midi_buffer
+from midibuffer.offline import OfflineOutput
+from midibuffer.render import AudioBlock
+from midibuffer.scheduler import BlockEvents
+from midibuffer.synth import PolySynth
+
+RATE = 48_000
+
+
+def test_it_keeps_real_time_pace_and_places_events_on_their_samples() -> None:
+    producer, consumer = midi_buffer(16)
+
+    def impulses(outdata: AudioBlock, events: BlockEvents) -> None:
+        outdata.fill(0)
+        for index in range(events.count):
+            outdata[events.offsets[index], 0] = 1.0
+
+    with OfflineOutput(consumer, impulses, samplerate=RATE, blocksize=64) as output:
+        started = time.perf_counter()
+        output.wait(0.2)  # the clock settles
+        first = time.perf_counter() + 0.05
+        for index in range(10):
+            producer.try_send(MidiMessage.note_on(0, 60, time=first + index * 0.01))
+        output.wait(0.25)
+        elapsed = time.perf_counter() - started
+    assert output.frames == pytest.approx(elapsed * RATE, rel=0.1)
+    found = np.flatnonzero(output.audio()[:, 0])
+    assert len(found) == 10
+    assert np.abs(np.diff(found) - 480).max() <= 1  # 10 ms apart, to the sample
+    assert output.stats().late_events == 0
+
+
+def test_it_writes_a_wav_file_of_what_it_rendered(tmp_path: Path) -> None:
+    producer, consumer = midi_buffer(16)
+    with OfflineOutput(consumer, PolySynth(RATE), samplerate=RATE, blocksize=128) as output:
+        producer.try_send(MidiMessage.note_on(0, 69, 100))
+        output.wait(0.2)
+    path = output.write_wav(tmp_path / "out.wav")
+    with wave.open(str(path)) as file:
+        assert (file.getnchannels(), file.getsampwidth(), file.getframerate()) == (2, 2, RATE)
+        pcm = np.frombuffer(file.readframes(file.getnframes()), dtype="<i2")
+    assert len(pcm) == output.frames * 2
+    assert np.abs(pcm).max() > 1000
+
+
+def test_an_exception_in_render_is_raised_by_close() -> None:
+    _producer, consumer = midi_buffer(4)
+
+    def broken(outdata: AudioBlock, events: BlockEvents) -> None:
+        raise ZeroDivisionError("render failed")
+
+    output = OfflineOutput(consumer, broken)
+    output.start()
+    output.wait(0.05)
+    assert not output.active
+    with pytest.raises(ZeroDivisionError, match="render failed"):
+        output.close()
