@@ -19,10 +19,9 @@ mode.
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -108,8 +107,8 @@ class DemoOptions:
     """Play along live on the MIDI input whose name contains this."""
     device: int | str | None = None
     realtime: bool = True
-    status: TextIO | None = field(default=sys.stderr)
-    """Where the live status line goes (None: nowhere)."""
+    status: TextIO | None = None
+    """Where the live status line and the fallback notice go (``midibuffer demo``: stderr)."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +128,7 @@ class DemoSummary:
     audio: AudioStats
 
     def describe(self) -> str:
+        """One line for people: what went through the buffer, and where it played."""
         a = self.audio
         return (
             f"{self.messages} messages through the buffer ({self.dropped} dropped, "
