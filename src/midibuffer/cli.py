@@ -156,8 +156,10 @@ def _midi_port_lines() -> list[str]:
         import rtmidi
 
         from midibuffer import rtmidi as midi
-    except ImportError:
+    except ModuleNotFoundError:
         return ["python-rtmidi is not installed: pip install 'midibuffer[rtmidi]'"]
+    except ImportError as error:  # installed, but a system library is missing
+        return [f"python-rtmidi cannot be loaded ({error}): apt install libasound2"]
     lines = []
     for api in rtmidi.get_compiled_api():
         name = rtmidi.get_api_display_name(api)

@@ -52,9 +52,14 @@ from midibuffer.message import MidiMessage
 
 try:
     import rtmidi
-except ImportError as error:  # pragma: no cover - exercised in a subprocess
+except ModuleNotFoundError as error:  # pragma: no cover - exercised in a subprocess
     raise ImportError(
         "midibuffer.rtmidi needs python-rtmidi: pip install 'midibuffer[rtmidi]'"
+    ) from error
+except ImportError as error:  # installed, but a system library is missing
+    raise ImportError(
+        f"python-rtmidi is installed but cannot be loaded ({error}); on Debian/Ubuntu "
+        "install the ALSA library: apt install libasound2"
     ) from error
 
 __all__ = [
