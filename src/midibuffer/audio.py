@@ -33,13 +33,12 @@ counts underflows, overruns and the callback's load. See ``docs/realtime.md``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import ModuleType, TracebackType
+from types import ModuleType
 from typing import Any
 
 from midibuffer.buffer import MidiBufferConsumer
 from midibuffer.errors import AudioBackendUnavailable, AudioDeviceNotFound
-from midibuffer.realtime import RealtimeMode
-from midibuffer.render import AudioBlock, AudioStats, BlockRenderer, Render
+from midibuffer.render import AudioBlock, Render, RenderingOutput
 from midibuffer.scheduler import Mode
 
 __all__ = ["AudioDevice", "AudioOutput", "import_sounddevice", "output_devices"]
@@ -97,7 +96,7 @@ def output_devices() -> list[AudioDevice]:
     ]
 
 
-class AudioOutput:
+class AudioOutput(RenderingOutput):
     """A sounddevice output stream whose callback renders MIDI from a buffer.
 
     Args:
@@ -137,12 +136,16 @@ class AudioOutput:
         realtime: bool = False,
     ) -> None:
         sd = import_sounddevice()
-        self.renderer = BlockRenderer(
-            consumer, render, samplerate, mode=mode, max_events=max_events
+        super().__init__(
+            consumer,
+            render,
+            samplerate=samplerate,
+            blocksize=blocksize,
+            mode=mode,
+            max_events=max_events,
+            realtime=realtime,
         )
         self._abort = sd.CallbackAbort
-        self._realtime = RealtimeMode(blocksize / samplerate) if realtime else None
-        self._error: BaseException | None = None
         try:
             self._stream = sd.OutputStream(
                 samplerate=samplerate,
@@ -177,17 +180,11 @@ class AudioOutput:
         """Whether the stream is running."""
         return bool(self._stream.active)
 
-    def start(self) -> None:
-        """Start the stream (and the real-time mode, if asked for). Main thread."""
-        if self._realtime is not None and not self._realtime.active:
-            self._realtime.__enter__()
+    def _start(self) -> None:
         self._stream.start()
 
-    def stop(self) -> None:
-        """Stop the stream after the current block; leave the real-time mode."""
+    def _stop(self) -> None:
         self._stream.stop()
-        if self._realtime is not None:
-            self._realtime.__exit__(None, None, None)
 
     def close(self) -> None:
         """Stop and close the stream, then raise what *render* raised, if anything."""
@@ -196,28 +193,6 @@ class AudioOutput:
         finally:
             self._stream.close()
         self.raise_if_failed()
-
-    def raise_if_failed(self) -> None:
-        """Raise the exception that stopped the callback, if one did. Any thread."""
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
-
-    def __enter__(self) -> AudioOutput:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def stats(self) -> AudioStats:
-        """A snapshot of the counters. Any thread; takes no lock."""
-        return self.renderer.stats()
 
     def _callback(self, outdata: AudioBlock, frames: int, time_info: Any, status: Any) -> None:
         try:

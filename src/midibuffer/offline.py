@@ -24,19 +24,17 @@ import threading
 import time
 import wave
 from pathlib import Path
-from types import TracebackType
 
 import numpy as np
 
 from midibuffer.buffer import MidiBufferConsumer
-from midibuffer.realtime import RealtimeMode
-from midibuffer.render import AudioBlock, AudioStats, BlockRenderer, Render
+from midibuffer.render import AudioBlock, Render, RenderingOutput
 from midibuffer.scheduler import Mode
 
 __all__ = ["OfflineOutput"]
 
 
-class OfflineOutput:
+class OfflineOutput(RenderingOutput):
     """Renders audio in real time on a thread, without an audio device; records it.
 
     Takes the same arguments as :class:`~midibuffer.audio.AudioOutput` (except
@@ -62,16 +60,20 @@ class OfflineOutput:
     ) -> None:
         if blocksize < 1 or channels < 1:
             raise ValueError("blocksize and channels must be positive")
-        self.renderer = BlockRenderer(
-            consumer, render, samplerate, mode=mode, max_events=max_events
+        super().__init__(
+            consumer,
+            render,
+            samplerate=samplerate,
+            blocksize=blocksize,
+            mode=mode,
+            max_events=max_events,
+            realtime=realtime,
         )
         self.samplerate = samplerate
         self.blocksize = blocksize
         self.channels = channels
-        self._realtime = RealtimeMode(blocksize / samplerate) if realtime else None
         self._blocks: list[AudioBlock] = []
-        self._stop = threading.Event()
-        self._error: BaseException | None = None
+        self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="midibuffer-offline", daemon=True)
 
     @property
@@ -84,46 +86,17 @@ class OfflineOutput:
         """Whether the rendering thread runs."""
         return self._thread.is_alive()
 
-    def start(self) -> None:
-        """Start rendering (and the real-time mode, if asked for)."""
-        if self._realtime is not None and not self._realtime.active:
-            self._realtime.__enter__()
+    def _start(self) -> None:
         self._thread.start()
 
     def wait(self, seconds: float) -> None:
         """Sleep *seconds* while rendering goes on (a convenience for scripts)."""
-        self._stop.wait(seconds)
+        self._stopping.wait(seconds)
 
-    def stop(self) -> None:
-        """Stop after the current block; leave the real-time mode."""
-        self._stop.set()
+    def _stop(self) -> None:
+        self._stopping.set()
         if self._thread.is_alive():
             self._thread.join()
-        if self._realtime is not None:
-            self._realtime.__exit__(None, None, None)
-
-    def close(self) -> None:
-        """Stop, then raise what *render* raised, if anything."""
-        self.stop()
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
-
-    def __enter__(self) -> OfflineOutput:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def stats(self) -> AudioStats:
-        """A snapshot of the counters (underflows are always 0). Any thread."""
-        return self.renderer.stats()
 
     def audio(self) -> AudioBlock:
         """Everything rendered so far: a (frames x channels) float32 array."""
@@ -146,7 +119,7 @@ class OfflineOutput:
     def _run(self) -> None:
         period = self.blocksize / self.samplerate
         deadline = time.perf_counter()
-        while not self._stop.is_set():
+        while not self._stopping.is_set():
             block = np.zeros((self.blocksize, self.channels), dtype=np.float32)
             try:
                 self.renderer.process(block, self.blocksize)
@@ -157,6 +130,6 @@ class OfflineOutput:
             deadline += period
             delay = deadline - time.perf_counter()
             if delay > 0:
-                self._stop.wait(delay)
+                self._stopping.wait(delay)
             else:
                 deadline = time.perf_counter()  # late: as a sound card would, skip ahead

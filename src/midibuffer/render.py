@@ -14,9 +14,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from midibuffer.buffer import MidiBufferConsumer
+from midibuffer.realtime import RealtimeMode
 from midibuffer.scheduler import BlockEvents, BlockScheduler, Mode
 
 if TYPE_CHECKING:
@@ -27,7 +29,9 @@ if TYPE_CHECKING:
 else:
     AudioBlock = Any
 
-__all__ = ["AudioBlock", "AudioStats", "BlockRenderer", "Render"]
+__all__ = ["AudioBlock", "AudioStats", "BlockRenderer", "Render", "RenderingOutput"]
+
+_Output = TypeVar("_Output", bound="RenderingOutput")
 
 Render = Callable[["AudioBlock", BlockEvents], None]
 """``render(outdata, events)``: fill *outdata* (frames x channels, float32)
@@ -121,3 +125,82 @@ class BlockRenderer:
             late_events=scheduler.late,
             resyncs=scheduler.resyncs,
         )
+
+
+class RenderingOutput:
+    """What every audio output shares: a :class:`BlockRenderer`, the optional
+    real-time mode while it runs, handing the render function's exception
+    back, ``stats()`` and the context manager. Subclasses say how blocks are
+    driven (:class:`~midibuffer.audio.AudioOutput`: a sounddevice stream;
+    :class:`~midibuffer.offline.OfflineOutput`: a thread on a simulated
+    clock) by implementing ``_start``, ``_stop`` and ``active``.
+    """
+
+    def __init__(
+        self,
+        consumer: MidiBufferConsumer,
+        render: Render,
+        *,
+        samplerate: int,
+        blocksize: int,
+        mode: Mode,
+        max_events: int,
+        realtime: bool,
+    ) -> None:
+        self.renderer = BlockRenderer(
+            consumer, render, samplerate, mode=mode, max_events=max_events
+        )
+        self._realtime = RealtimeMode(blocksize / samplerate) if realtime else None
+        self._error: BaseException | None = None
+
+    @property
+    def active(self) -> bool:
+        """Whether blocks are being rendered."""
+        raise NotImplementedError
+
+    def _start(self) -> None:
+        raise NotImplementedError
+
+    def _stop(self) -> None:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        """Start rendering (and the real-time mode, if asked for). Main thread."""
+        if self._realtime is not None and not self._realtime.active:
+            self._realtime.__enter__()
+        self._start()
+
+    def stop(self) -> None:
+        """Stop after the current block; leave the real-time mode. Main thread."""
+        try:
+            self._stop()
+        finally:
+            if self._realtime is not None:
+                self._realtime.__exit__(None, None, None)
+
+    def close(self) -> None:
+        """Stop, release what rendering used, then raise what *render* raised, if anything."""
+        self.stop()
+        self.raise_if_failed()
+
+    def raise_if_failed(self) -> None:
+        """Raise the exception that stopped rendering, if one did. Any thread."""
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def stats(self) -> AudioStats:
+        """A snapshot of the counters. Any thread; takes no lock."""
+        return self.renderer.stats()
+
+    def __enter__(self: _Output) -> _Output:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
