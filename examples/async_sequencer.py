@@ -8,7 +8,10 @@ callback (:class:`midibuffer.audio.AudioOutput` in ``mode="timed"``) pops the
 messages when their block comes and plays each on its exact sample, so the
 timing does not depend on when the event loop got around to sending: the
 jitter of the coroutines is absorbed by the look-ahead. A message that arrived
-too late to be placed is counted in ``late_events``; here there should be none.
+too late to be placed is counted in ``late_events``; there should be none,
+unless the audio stream itself skipped (an overloaded machine: the callback
+ran more than a block late), which shows as a clock resync: messages due in the
+skipped time then play at the start of the next block.
 
 Run it (needs ``pip install -e '.[audio]'``; trio for ``--backend trio``)::
 
@@ -40,7 +43,7 @@ import anyio
 import numpy as np
 
 from midibuffer import AsyncMidiProducer, MidiMessage, midi_buffer
-from midibuffer.audio import AudioOutput
+from midibuffer.audio import AudioOutput, output_devices
 from midibuffer.errors import AudioBackendUnavailable, AudioDeviceNotFound
 from midibuffer.offline import OfflineOutput
 from midibuffer.synth import PolySynth
@@ -178,7 +181,9 @@ def main(argv: list[str] | None = None) -> int:
                 mode="timed",
                 realtime=True,  # shorter GIL waits for the callback; see docs/realtime.md
             )
-            print("audio: playing on the default output device")
+            default = next((d for d in output_devices() if d.is_default), None)
+            device = "the default device" if default is None else repr(default.name)
+            print(f"audio: playing on {device}")
         except (AudioBackendUnavailable, AudioDeviceNotFound) as error:
             wav = Path(DEFAULT_WAV)
             print(f"no audio output ({str(error).split('. ')[0]}): rendering into {wav}")
@@ -203,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"sent {sender.sent} messages ({per_part}); the sender waited {sender.waits} times")
     print(
         f"rendered {audio.events} events in {audio.callbacks} audio blocks; "
-        f"late events: {audio.late_events}; underflows: {audio.underflows}"
+        f"late events: {audio.late_events}; underflows: {audio.underflows}; "
+        f"stream skips (clock resyncs): {audio.resyncs}"
     )
     if wav is not None and isinstance(output, OfflineOutput):
         output.write_wav(wav)

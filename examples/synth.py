@@ -129,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     with midi_input:  # closing it closes the port and the producer
         api = rtmidi.get_api_display_name(midi_input.api)
         print(f"MIDI input: {midi_input.port_name!r} ({api})")
+        if args.port is None and not args.selftest and midi_input.api == rtmidi.API_UNIX_JACK:
+            print(f"  connect a source: jack_connect <client:port> 'midibuffer:{VIRTUAL_PORT}'")
 
         # 2. Audio output. The consumer goes to the audio callback, which pops
         #    each block's messages and renders them on the synth.
@@ -181,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"rendered {audio.events} events in {audio.callbacks} audio blocks: "
         f"{audio.late_events} late, {audio.underflows} underflows, "
-        f"max load {audio.max_load:.0%}"
+        f"{audio.resyncs} stream skips, max load {audio.max_load:.0%}"
     )
     if wav is not None and isinstance(output, OfflineOutput):
         output.write_wav(wav)

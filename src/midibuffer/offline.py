@@ -4,7 +4,9 @@
 very code an :class:`~midibuffer.audio.AudioOutput` runs in its sounddevice
 callback, on a thread of its own that wakes once per block on an absolute
 deadline grid, as a sound card would. So producers, sequencers and the
-scheduler see the real timing. It records the rendered audio and can write
+scheduler see the real timing. Unlike a sound card, it loses nothing when
+it wakes late: it renders the late blocks back to back to catch up (and
+skips ahead only when more than half a second behind). It records the rendered audio and can write
 it to a 16-bit WAV file. It needs numpy (the ``audio`` extra), but neither
 sounddevice nor PortAudio.
 
@@ -32,6 +34,8 @@ from midibuffer.render import AudioBlock, Render, RenderingOutput
 from midibuffer.scheduler import Mode
 
 __all__ = ["OfflineOutput"]
+
+_MAX_BEHIND = 0.5  # seconds behind the clock before the stream skips ahead instead
 
 
 class OfflineOutput(RenderingOutput):
@@ -131,5 +135,7 @@ class OfflineOutput(RenderingOutput):
             delay = deadline - time.perf_counter()
             if delay > 0:
                 self._stopping.wait(delay)
-            else:
-                deadline = time.perf_counter()  # late: as a sound card would, skip ahead
+            elif delay < -_MAX_BEHIND:  # hopelessly late (a suspended process): skip ahead
+                deadline = time.perf_counter()
+            # Otherwise catch up: no device loses the late blocks, so render
+            # them back to back and keep the stream in step with the clock.

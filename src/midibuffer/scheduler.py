@@ -24,8 +24,10 @@ To follow the slow drift between the sound card's crystal and
 ``WINDOW`` (1 s) of stream time: if a whole window stayed above the
 estimate, the estimate rises towards that window's floor during the next
 window, at no more than ``DRIFT`` (20 ppm). Jitter alone hardly moves it,
-since its floor stays put. A bound more than one block above the estimate
-means the stream skipped (an xrun), and the clock re-synchronises at once.
+since its floor stays put. Bounds more than one block above the estimate for
+``RESYNC_BLOCKS`` (3) blocks in a row mean the stream skipped (an xrun that
+lost frames), and the clock re-synchronises; a stream that was late once and
+catches up (renders its late blocks back to back) is not a skip.
 
 A device clock that runs *faster* than ``perf_counter`` is followed at once
 (its bounds fall). One that runs slower by more than 20 ppm slowly falls
@@ -81,6 +83,9 @@ DRIFT = 20e-6
 WINDOW = 1.0
 """Seconds of stream time over which the floor of the callback times is watched."""
 
+RESYNC_BLOCKS = 3
+"""Consecutive blocks more than a block late after which the clock re-synchronises."""
+
 Mode = Literal["timed", "live"]
 
 
@@ -100,6 +105,7 @@ class StreamClock:
     __slots__ = (
         "_creep",
         "_last_position",
+        "_late_blocks",
         "_max_step",
         "_window_end",
         "_window_min",
@@ -121,6 +127,7 @@ class StreamClock:
         self._creep = 0.0  # how fast the estimate rises now, seconds per second
         self._window_min = math.inf  # the lowest bound of the current window
         self._window_end = 0  # stream position where the current window ends
+        self._late_blocks = 0  # consecutive blocks more than a block late
 
     def update(self, position: int, now: float) -> None:
         """A block starting at sample *position* is being rendered at *now*."""
@@ -143,11 +150,18 @@ class StreamClock:
             self._window_end = position + round(WINDOW * self.samplerate)
         if origin is None or bound <= origin:
             self.origin = bound
+            self._late_blocks = 0
         elif bound - origin > self._max_step / self.samplerate and elapsed > 0:
-            # Later by more than a block: the stream skipped. Start over.
-            self.origin = bound
-            self.resyncs += 1
+            # Later by more than a block. A stream that catches up (buffered
+            # audio) is back in step within a few blocks; one that stays late
+            # skipped frames (JACK drops a late client's cycles): start over.
+            self._late_blocks += 1
+            if self._late_blocks >= RESYNC_BLOCKS:
+                self.origin = bound
+                self.resyncs += 1
+                self._late_blocks = 0
         else:  # follow the floor's drift, slowly
+            self._late_blocks = 0
             rise = self._creep * elapsed
             self.origin = bound if bound - origin < rise else origin + rise
 

@@ -1,0 +1,251 @@
+"""Smoke tests for the scripts in examples/: each runs as a subprocess, as a user would run it.
+
+Each test checks the exit status, the key lines of the output (counts of
+messages, rejections, parser counters) and, where the example renders
+offline, that the WAV file it wrote is there and not silent. The examples
+that need MIDI through rtmidi use the ``jack_server`` fixture (they skip
+where jackd is missing). The others force the offline path with ``--output``,
+so the results do not depend on whether a sound card or a JACK server is
+around.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import signal
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+TIMEOUT = 30  # seconds for one example run: they take 1 to 3 s
+
+
+def run_example(
+    name: str, *args: str, cwd: Path, env: dict[str, str] | None = None, status: int = 0
+) -> subprocess.CompletedProcess[str]:
+    """Run examples/*name* with *args* in *cwd*; check its exit status."""
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / name), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == status, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    return result
+
+
+def number(pattern: str, text: str) -> int:
+    """The integer captured by *pattern* in *text* (which must match)."""
+    found = re.search(pattern, text)
+    assert found is not None, f"{pattern!r} not in:\n{text}"
+    return int(found.group(1))
+
+
+def without_jack() -> dict[str, str]:
+    """An environment in which libjack finds no server and does not start one."""
+    return {
+        **os.environ,
+        "JACK_DEFAULT_SERVER": "midibuffer-no-such-server",
+        "JACK_NO_START_SERVER": "1",
+    }
+
+
+def check_wav(path: Path, min_seconds: float) -> None:
+    """*path* is a 16-bit WAV file of at least *min_seconds* that is not silent."""
+    assert path.exists(), f"{path} was not written"
+    with wave.open(str(path), "rb") as file:
+        assert file.getsampwidth() == 2
+        rate = file.getframerate()
+        frames = file.getnframes()
+        samples = np.frombuffer(file.readframes(frames), dtype="<i2")
+    assert frames / rate >= min_seconds
+    assert np.abs(samples.astype(np.int32)).max() > 1000, "the WAV file is (nearly) silent"
+
+
+# --- synth.py: rtmidi -> buffer -> audio callback ------------------------------------------
+
+needs_rtmidi = pytest.mark.skipif(
+    importlib.util.find_spec("rtmidi") is None, reason="python-rtmidi is not installed"
+)
+
+
+def check_synth_counts(output: str) -> None:
+    sent = number(r"selftest: sent (\d+) messages", output)
+    assert sent >= 8
+    assert number(r"received (\d+) MIDI messages", output) == sent
+    assert number(r"(\d+) into the buffer", output) == sent
+    assert number(r"rendered (\d+) events", output) == sent
+
+
+@pytest.mark.usefixtures("jack_server")
+@needs_rtmidi
+def test_synth_selftest_plays_on_jack(tmp_path: Path) -> None:
+    result = run_example("synth.py", "--selftest", "--seconds", "2", cwd=tmp_path)
+    assert "MIDI input: 'midibuffer synth' (Jack)" in result.stdout
+    assert "audio: playing on 'system' (JACK Audio Connection Kit)" in result.stdout
+    check_synth_counts(result.stdout)
+
+
+@pytest.mark.usefixtures("jack_server")
+@needs_rtmidi
+def test_synth_selftest_renders_a_wav_with_output(tmp_path: Path) -> None:
+    result = run_example(
+        "synth.py", "--selftest", "--seconds", "2", "--output", "selftest.wav", cwd=tmp_path
+    )
+    assert "audio: rendering offline into selftest.wav" in result.stdout
+    check_synth_counts(result.stdout)
+    assert "wrote selftest.wav" in result.stdout
+    check_wav(tmp_path / "selftest.wav", min_seconds=1.5)
+
+
+@pytest.mark.usefixtures("jack_server")
+@needs_rtmidi
+def test_synth_names_a_missing_port_in_one_line(tmp_path: Path) -> None:
+    result = run_example("synth.py", "--port", "no such port", cwd=tmp_path, status=1)
+    assert "error: no MIDI input port matches 'no such port'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@needs_rtmidi
+def test_synth_explains_a_missing_midi_backend_in_one_line(tmp_path: Path) -> None:
+    result = run_example("synth.py", "--selftest", cwd=tmp_path, env=without_jack(), status=1)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    assert "JACK server" in errors[0]
+    assert "Traceback" not in result.stderr
+
+
+# --- async_sequencer.py: coroutines scheduling ahead ----------------------------------------
+
+
+def check_sequencer_counts(output: str) -> None:
+    sent = number(r"sent (\d+) messages", output)
+    assert sent >= 10
+    assert number(r"melody (\d+)", output) + number(r"bass (\d+)", output) == sent
+    assert number(r"rendered (\d+) events", output) == sent
+    # None is late, unless the audio stream itself skipped (an overloaded machine).
+    late = number(r"late events: (\d+)", output)
+    assert late == 0 or number(r"stream skips \(clock resyncs\): (\d+)", output) > 0
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_async_sequencer_renders_a_wav_with_output(backend: str, tmp_path: Path) -> None:
+    pytest.importorskip(backend)
+    result = run_example(
+        "async_sequencer.py",
+        *("--backend", backend, "--seconds", "2.5", "--bpm", "160", "--output", "seq.wav"),
+        cwd=tmp_path,
+    )
+    assert f"on {backend}" in result.stdout
+    check_sequencer_counts(result.stdout)
+    check_wav(tmp_path / "seq.wav", min_seconds=2.0)
+
+
+@pytest.mark.usefixtures("jack_server")
+def test_async_sequencer_plays_on_jack(tmp_path: Path) -> None:
+    result = run_example("async_sequencer.py", "--seconds", "2", "--bpm", "160", cwd=tmp_path)
+    assert "audio: playing on 'system'" in result.stdout
+    check_sequencer_counts(result.stdout)
+    assert not (tmp_path / "async_sequencer.wav").exists()
+
+
+PRINT_DEVICE_COUNT = "from midibuffer.audio import output_devices; print(len(output_devices()))"
+
+
+def test_async_sequencer_falls_back_to_a_wav_without_a_device(tmp_path: Path) -> None:
+    # Fails (no PortAudio) or prints 0 where there is no device: then the example falls back.
+    listed = subprocess.run(
+        [sys.executable, "-c", PRINT_DEVICE_COUNT],
+        env=without_jack(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if listed.returncode == 0 and listed.stdout.strip() != "0":
+        pytest.skip("this machine has an audio output device: the example would play on it")
+    result = run_example("async_sequencer.py", "--seconds", "2", cwd=tmp_path, env=without_jack())
+    assert "no audio output (" in result.stdout
+    check_sequencer_counts(result.stdout)
+    check_wav(tmp_path / "async_sequencer.wav", min_seconds=1.5)
+
+
+# --- network_midi.py: raw MIDI over UDP -------------------------------------------------------
+
+DEMO_PARSER_STATS = "messages=13 skipped_bytes=3 truncated_messages=1 oversized_sysex=0"
+
+
+def check_network_receiver(output: str) -> None:
+    assert DEMO_PARSER_STATS in output
+    assert "received 7 datagrams (40 bytes); buffer: 13 messages sent, 0 dropped" in output
+    popped = [line.strip() for line in output.splitlines() if "buffer -> " in line]
+    assert len(popped) == 13
+    # running status, and the SysEx reassembled around the clock byte inside it
+    assert popped[1:4] == [
+        f"buffer -> note_on channel=0 note={note} velocity=90" for note in (64, 67, 72)
+    ]
+    assert popped[4:6] == ["buffer -> clock", "buffer -> sysex length=7 data=F0 7D 01 02 03 04 F7"]
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_network_midi_demo_parses_and_resynchronises(backend: str, tmp_path: Path) -> None:
+    pytest.importorskip(backend)
+    result = run_example("network_midi.py", "--backend", backend, cwd=tmp_path)
+    assert result.stdout.count("datagram ") == 7
+    check_network_receiver(result.stdout)
+
+
+def test_network_midi_listen_and_send_in_two_processes(tmp_path: Path) -> None:
+    command = [sys.executable, str(EXAMPLES / "network_midi.py")]
+    with subprocess.Popen(
+        [*command, "--listen", "127.0.0.1:0", "--seconds", str(TIMEOUT)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as listener:
+        assert listener.stdout is not None
+        first = listener.stdout.readline()
+        port = number(r"receiving raw MIDI on udp 127\.0\.0\.1:(\d+)", first)
+        run_example("network_midi.py", "--send", f"127.0.0.1:{port}", cwd=tmp_path)
+        listener.send_signal(signal.SIGINT)  # Ctrl+C: it stops and prints its counters
+        output, _ = listener.communicate(timeout=TIMEOUT)
+    assert listener.returncode == 0
+    check_network_receiver(output)
+
+
+# --- osc_bridge.py: text commands over UDP ------------------------------------------------------
+
+
+def test_osc_bridge_demo_accepts_and_rejects(tmp_path: Path) -> None:
+    result = run_example("osc_bridge.py", cwd=tmp_path)
+    output = result.stdout
+    assert "bridge: 7 commands accepted, 8 rejected" in output
+    assert "buffer: 7 messages sent" in output
+    errors = [line.strip() for line in output.splitlines() if line.strip().startswith("< error")]
+    assert len(errors) == 8
+    for expected in (
+        "< error: /note/on takes 3 arguments (channel note velocity), got 2",
+        "< error: /note/on: note must be in 0..127, got 200",
+        "< error: /note/on: channel must be in 0..15, got 16",
+        "< error: /cc: value 'loud' is not an integer",
+        "< error: /pitch: pitch must be in -8192..8191, got 9000",
+        "< error: unknown address '/note/of'; known: /note/on, /note/off, /cc, /pitch, /program",
+        "< error: not UTF-8 text",
+    ):
+        assert expected in errors
+    popped = output.split("the consumer popped 7 messages:\n")[1].split("\n")
+    assert [line.strip() for line in popped[:3]] == [
+        "program_change channel=0 program=5",
+        "note_on channel=0 note=60 velocity=100",
+        "control_change channel=0 control=74 value=64",
+    ]
+    assert "pitchwheel channel=0 pitch=-2000" in output
