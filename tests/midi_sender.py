@@ -1,7 +1,6 @@
-"""Test helpers for MIDI over JACK: a sender in another process, and xrun-aware retries.
+"""Test helper for MIDI over JACK: a sender in another process.
 
-See ``test_rtmidi.py``'s docstring for why the sender is a separate process
-and why a run spoiled by a JACK xrun is repeated.
+See ``test_rtmidi.py``'s docstring for why the sender is a separate process.
 """
 
 from __future__ import annotations
@@ -10,17 +9,9 @@ import json
 import subprocess
 import sys
 import textwrap
-import time
-from collections.abc import Callable
-from typing import TypeVar
-
-from midibuffer.jackd import JackServer
 
 BURST = 4  # messages sent back to back before a pause: far below rtmidi's JACK limit
 PAUSE = 0.001
-XRUN_ATTEMPTS = 5
-
-T = TypeVar("T")
 
 
 def numbered(index: int) -> list[int]:
@@ -115,29 +106,3 @@ class SenderProcess:
         line = self.process.stdout.readline()
         assert line, f"the sender process exited with {self.process.wait()}"
         return line.strip()
-
-
-def xrun_count(server: JackServer) -> int:
-    """How many xruns jackd has reported so far (it logs each one)."""
-    text = server.log.read_text(errors="replace")
-    return sum("XRun" in line for line in text.splitlines())
-
-
-def unless_xruns_spoil_it(server: JackServer, run: Callable[[], T], ok: Callable[[T], bool]) -> T:
-    """Return ``run()``'s result once it is ``ok``, or once it went wrong without an xrun.
-
-    A run that went wrong while jackd reported an xrun is retried (a few
-    times): rtmidi's JACK input garbles messages when its process cycle
-    overruns, which no code above rtmidi can prevent (see the
-    module docstring). A run that went wrong *without* an xrun is returned at
-    once, so the test's assertions fail on it.
-    """
-    for attempt in range(1, XRUN_ATTEMPTS + 1):
-        before = xrun_count(server)
-        result = run()
-        time.sleep(0.01)  # let jackd log a late xrun
-        xruns = xrun_count(server) - before
-        if ok(result) or xruns == 0 or attempt == XRUN_ATTEMPTS:
-            return result
-        print(f"\nattempt {attempt} spoiled by {xruns} JACK xrun(s): retrying")
-    raise AssertionError("unreachable")

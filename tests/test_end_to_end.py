@@ -21,7 +21,8 @@ from midibuffer.jackd import JackServer
 from midibuffer.render import AudioBlock
 from midibuffer.scheduler import BlockEvents
 
-from midi_sender import SenderProcess, unless_xruns_spoil_it
+from harness import unless_xruns_spoil_it
+from midi_sender import SenderProcess
 
 rtmidi = pytest.importorskip("rtmidi", reason="python-rtmidi is not installed")
 

@@ -44,8 +44,8 @@ import pytest
 
 from midibuffer.jackd import JackServer
 
-from harness import PollingConsumer
-from midi_sender import SenderProcess, unless_xruns_spoil_it
+from harness import PollingConsumer, unless_xruns_spoil_it
+from midi_sender import SenderProcess
 
 rtmidi: Any = pytest.importorskip("rtmidi", reason="python-rtmidi is not installed")
 
