@@ -43,9 +43,8 @@ import anyio
 import numpy as np
 
 from midibuffer import AsyncMidiProducer, MidiMessage, midi_buffer
-from midibuffer.audio import AudioOutput, output_devices
-from midibuffer.errors import AudioBackendUnavailable, AudioDeviceNotFound
-from midibuffer.offline import OfflineOutput
+from midibuffer.audio import output_devices
+from midibuffer.offline import OfflineOutput, open_output
 from midibuffer.synth import PolySynth
 
 LOOKAHEAD = 0.1  # seconds: how long before its time each message is sent
@@ -169,31 +168,27 @@ def main(argv: list[str] | None = None) -> int:
     # The consumer goes to the audio callback, which places each message on
     # the sample its time maps to (mode="timed", the default).
     synth = PolySynth(args.samplerate)
-    output: AudioOutput | OfflineOutput
-    wav: Path | None = None
-    if args.output is None:
-        try:
-            output = AudioOutput(
-                consumer,
-                synth,
-                samplerate=args.samplerate,
-                blocksize=args.blocksize,
-                mode="timed",
-                realtime=True,  # shorter GIL waits for the callback; see docs/realtime.md
-            )
-            default = next((d for d in output_devices() if d.is_default), None)
-            device = "the default device" if default is None else repr(default.name)
-            print(f"audio: playing on {device}")
-        except (AudioBackendUnavailable, AudioDeviceNotFound) as error:
-            wav = Path(DEFAULT_WAV)
-            print(f"no audio output ({str(error).split('. ')[0]}): rendering into {wav}")
-    else:
-        wav = Path(args.output)
-        print(f"audio: rendering offline into {wav}")
-    if wav is not None:
-        output = OfflineOutput(
-            consumer, synth, samplerate=args.samplerate, blocksize=args.blocksize, realtime=True
+    # An AudioOutput if a device works, else the same callback on a simulated
+    # real-time clock (OfflineOutput), recorded to a WAV file.
+    output, no_device = open_output(
+        consumer,
+        synth,
+        offline=args.output is not None,
+        samplerate=args.samplerate,
+        blocksize=args.blocksize,
+        mode="timed",
+        realtime=True,  # shorter GIL waits for the callback; see docs/realtime.md
+    )
+    wav = Path(args.output or DEFAULT_WAV) if isinstance(output, OfflineOutput) else None
+    if wav is None:
+        default = next((d for d in output_devices() if d.is_default), None)
+        print(
+            f"audio: playing on {'the default device' if default is None else repr(default.name)}"
         )
+    elif args.output is None:
+        print(f"no audio output ({no_device}): rendering into {wav}")
+    else:
+        print(f"audio: rendering offline into {wav}")
 
     print(
         f"sequencer: melody (channel {MELODY_CHANNEL}) and bass (channel {BASS_CHANNEL}) "

@@ -42,14 +42,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from midibuffer import MidiMessage, midi_buffer
-from midibuffer.audio import AudioOutput, output_devices
+from midibuffer.audio import output_devices
 from midibuffer.errors import (
-    AudioBackendUnavailable,
-    AudioDeviceNotFound,
     MidiBackendUnavailable,
     MidiPortNotFound,
 )
-from midibuffer.offline import OfflineOutput
+from midibuffer.offline import OfflineOutput, open_output
 from midibuffer.synth import PolySynth
 
 if TYPE_CHECKING:  # imported for real in main(), where a missing rtmidi is reported
@@ -135,35 +133,24 @@ def main(argv: list[str] | None = None) -> int:
         # 2. Audio output. The consumer goes to the audio callback, which pops
         #    each block's messages and renders them on the synth.
         synth = PolySynth(args.samplerate)
-        output: AudioOutput | OfflineOutput
-        wav: Path | None = None
-        if args.output is None:
-            try:
-                output = AudioOutput(
-                    consumer,
-                    synth,
-                    samplerate=args.samplerate,
-                    blocksize=args.blocksize,
-                    mode="live",  # time = arrival time: play one block later
-                    realtime=True,  # shorter GIL waits for the callback; see docs/realtime.md
-                )
-                print(f"audio: playing on {_default_device()}, {_format(args)}")
-            except (AudioBackendUnavailable, AudioDeviceNotFound) as error:
-                wav = Path(DEFAULT_WAV)
-                print(f"no audio output ({_first_sentence(error)}): rendering into {wav}")
+        # An AudioOutput if a device works, else the same callback driven by a
+        # thread on a sound card's schedule (OfflineOutput), recorded to a WAV.
+        output, no_device = open_output(
+            consumer,
+            synth,
+            offline=args.output is not None,
+            samplerate=args.samplerate,
+            blocksize=args.blocksize,
+            mode="live",  # time = arrival time: play one block later
+            realtime=True,  # shorter GIL waits for the callback; see docs/realtime.md
+        )
+        wav = Path(args.output or DEFAULT_WAV) if isinstance(output, OfflineOutput) else None
+        if wav is None:
+            print(f"audio: playing on {_default_device()}, {_format(args)}")
+        elif args.output is None:
+            print(f"no audio output ({no_device}): rendering into {wav}")
         else:
-            wav = Path(args.output)
             print(f"audio: rendering offline into {wav}, {_format(args)}")
-        if wav is not None:
-            # The same callback code, driven by a thread on a sound card's schedule.
-            output = OfflineOutput(
-                consumer,
-                synth,
-                samplerate=args.samplerate,
-                blocksize=args.blocksize,
-                mode="live",
-                realtime=True,
-            )
 
         with output:  # starts the stream; stops it at the end
             if args.selftest:
@@ -256,10 +243,6 @@ def _default_device() -> str:
     return (
         "the default output device" if default is None else f"{default.name!r} ({default.host_api})"
     )
-
-
-def _first_sentence(error: BaseException) -> str:
-    return str(error).split(". ")[0]
 
 
 def _describe(samples: np.ndarray, samplerate: int) -> str:

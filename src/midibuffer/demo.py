@@ -23,15 +23,15 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 import anyio
 
 from midibuffer.async_producer import AsyncMidiProducer
-from midibuffer.buffer import MidiBufferConsumer, midi_buffer
-from midibuffer.errors import AudioBackendUnavailable, AudioDeviceNotFound
+from midibuffer.buffer import midi_buffer
+from midibuffer.errors import AudioBackendUnavailable
 from midibuffer.message import MidiMessage
-from midibuffer.render import AudioBlock, AudioStats
+from midibuffer.render import AudioBlock, AudioStats, RenderingOutput
 from midibuffer.scheduler import BlockEvents, BlockScheduler
 
 __all__ = ["DEFAULT_WAV", "DemoOptions", "DemoSummary", "pattern", "run_demo"]
@@ -155,36 +155,6 @@ class _Mixer:
             self.synth(outdata, events, self.live.collect(len(outdata)))
 
 
-def _open_output(
-    consumer: MidiBufferConsumer, mixer: _Mixer, options: DemoOptions
-) -> tuple[Any, str, Path | None]:
-    """An AudioOutput if a device works (and no WAV was asked for), else an OfflineOutput."""
-    settings: dict[str, Any] = {
-        "samplerate": options.samplerate,
-        "blocksize": options.blocksize,
-        "realtime": options.realtime,
-    }
-    reason = "a WAV file was asked for"
-    if options.output is None:
-        from midibuffer.audio import AudioOutput
-
-        try:
-            output = AudioOutput(consumer, mixer, device=options.device, **settings)
-        except (AudioBackendUnavailable, AudioDeviceNotFound) as error:
-            reason = str(error).split(". ")[0]
-        else:
-            return output, f"audio device {output.device_name!r}", None
-    from midibuffer.offline import OfflineOutput
-
-    wav = options.output or DEFAULT_WAV
-    if options.status is not None and options.output is None:
-        print(
-            f"No audio output ({reason}): rendering on a simulated real-time clock to {wav}.",
-            file=options.status,
-        )
-    return OfflineOutput(consumer, mixer, **settings), str(wav), wav
-
-
 async def _sequence(aproducer: AsyncMidiProducer, seconds: float, start: float) -> None:
     beat_seconds = 60 / TEMPO
     async with aproducer:
@@ -196,11 +166,11 @@ async def _sequence(aproducer: AsyncMidiProducer, seconds: float, start: float) 
             await aproducer.send(message.with_time(when))
 
 
-async def _show_status(output: Any, aproducer: AsyncMidiProducer, out: TextIO) -> None:
+async def _show_status(output: RenderingOutput, aproducer: AsyncMidiProducer, out: TextIO) -> None:
     started = time.perf_counter()
     while True:
         await anyio.sleep(0.25)
-        a: AudioStats = output.stats()
+        a = output.stats()
         s = aproducer.stats()
         out.write(
             f"\r{time.perf_counter() - started:5.1f} s  messages {s.sent}  "
@@ -231,8 +201,32 @@ def run_demo(options: DemoOptions) -> DemoSummary:
         live_producer, live_consumer = midi_buffer(256)
         live_input = open_input(options.midi_in, live_producer)
         live = BlockScheduler(live_consumer, options.samplerate, mode="live")
+    from midibuffer.offline import OfflineOutput, open_output
+
     mixer = _Mixer(options.samplerate, live)
-    output, destination, wav = _open_output(consumer, mixer, options)
+    output, reason = open_output(
+        consumer,
+        mixer,
+        offline=options.output is not None,
+        device=options.device,
+        samplerate=options.samplerate,
+        blocksize=options.blocksize,
+        realtime=options.realtime,
+    )
+    wav = None
+    if isinstance(output, OfflineOutput):
+        wav = options.output or DEFAULT_WAV
+        destination = str(wav)
+        if options.status is not None and options.output is None:
+            print(
+                f"No audio output ({reason}): rendering on a simulated real-time clock to {wav}.",
+                file=options.status,
+            )
+    else:
+        from midibuffer.audio import AudioOutput
+
+        assert isinstance(output, AudioOutput)
+        destination = f"audio device {output.device_name!r}"
     aproducer = AsyncMidiProducer(producer)
 
     async def main() -> None:
@@ -251,7 +245,7 @@ def run_demo(options: DemoOptions) -> DemoSummary:
         if live_input is not None:
             live_input.close()
     seconds = time.perf_counter() - started
-    if wav is not None:
+    if isinstance(output, OfflineOutput) and wav is not None:
         output.write_wav(wav)
     if options.status is not None:
         options.status.write("\n")

@@ -30,10 +30,11 @@ from pathlib import Path
 import numpy as np
 
 from midibuffer.buffer import MidiBufferConsumer
+from midibuffer.errors import AudioBackendUnavailable, AudioDeviceNotFound
 from midibuffer.render import AudioBlock, Render, RenderingOutput
 from midibuffer.scheduler import Mode
 
-__all__ = ["OfflineOutput"]
+__all__ = ["OfflineOutput", "open_output"]
 
 _MAX_BEHIND = 0.5  # seconds behind the clock before the stream skips ahead instead
 
@@ -139,3 +140,54 @@ class OfflineOutput(RenderingOutput):
                 deadline = time.perf_counter()
             # Otherwise catch up: no device loses the late blocks, so render
             # them back to back and keep the stream in step with the clock.
+
+
+def open_output(
+    consumer: MidiBufferConsumer,
+    render: Render,
+    *,
+    offline: bool = False,
+    device: int | str | None = None,
+    samplerate: int = 48_000,
+    blocksize: int = 64,
+    channels: int = 2,
+    mode: Mode = "timed",
+    max_events: int = 256,
+    realtime: bool = False,
+) -> tuple[RenderingOutput, str | None]:
+    """An :class:`~midibuffer.audio.AudioOutput` if a device works, else an :class:`OfflineOutput`.
+
+    Returns the output (not started) and, for an offline one, why no device
+    is used: ``"offline rendering was asked for"`` when *offline* is true,
+    else the first sentence of the error that opening the device raised
+    (no PortAudio library, no device, ...). The reason is ``None`` when a
+    device plays. The other arguments are those of ``AudioOutput``.
+
+    >>> from midibuffer import midi_buffer
+    >>> from midibuffer.synth import PolySynth
+    >>> _producer, consumer = midi_buffer(16)
+    >>> output, reason = open_output(consumer, PolySynth(48_000), offline=True)
+    >>> type(output).__name__, reason
+    ('OfflineOutput', 'offline rendering was asked for')
+    """
+    settings = {"samplerate": samplerate, "blocksize": blocksize, "channels": channels}
+    reason = "offline rendering was asked for"
+    if not offline:
+        from midibuffer.audio import AudioOutput
+
+        try:
+            return AudioOutput(
+                consumer,
+                render,
+                device=device,
+                mode=mode,
+                max_events=max_events,
+                realtime=realtime,
+                **settings,
+            ), None
+        except (AudioBackendUnavailable, AudioDeviceNotFound) as error:
+            reason = str(error).split(". ")[0]
+    output = OfflineOutput(
+        consumer, render, mode=mode, max_events=max_events, realtime=realtime, **settings
+    )
+    return output, reason
