@@ -88,6 +88,17 @@ def test_the_clock_resynchronises_when_the_stream_skips() -> None:
     assert clock.origin == pytest.approx(T0 + 10 * FRAMES / RATE)
 
 
+def test_a_stream_that_catches_up_from_far_behind_is_not_a_skip() -> None:
+    clock = StreamClock(RATE)
+    clock.update(0, T0)
+    late = T0 + 11 * FRAMES / RATE  # block 1 comes 10 blocks late; 2..11 follow at once
+    for block in range(1, 12):
+        clock.update(block * FRAMES, late + block * 0.0001)
+    clock.update(12 * FRAMES, T0 + 12 * FRAMES / RATE + 0.0002)
+    assert clock.resyncs == 0
+    assert clock.origin == pytest.approx(T0)
+
+
 def test_a_stream_that_catches_up_is_not_a_skip() -> None:
     clock = StreamClock(RATE)
     clock.update(0, T0)

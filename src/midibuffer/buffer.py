@@ -67,7 +67,7 @@ class BufferStats:
         sent: messages accepted by ``try_send`` so far.
         dropped: messages refused by ``try_send`` (buffer full, or the
             consumer gone); ``sent + dropped`` is exactly the number of
-            ``try_send`` calls that got past argument checking.
+            ``try_send`` calls that returned.
         popped: messages handed out by ``try_pop``/``drain_into``.
         fill: messages in the buffer now (``sent - popped``).
         peak_fill: the high-water mark: the highest fill the producer

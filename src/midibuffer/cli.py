@@ -87,13 +87,13 @@ def _parser() -> argparse.ArgumentParser:
         "monitor",
         help="print incoming MIDI, through the buffer",
         description="Open a MIDI input (name or part of it) and print each message as the "
-        "consumer pops it, with its perf_counter time.",
+        "consumer pops it, with its time in seconds since the monitor started.",
     )
     monitor.add_argument("port", help="input port name (a substring), or the virtual port's name")
     monitor.add_argument("--virtual", action="store_true", help="create a virtual input PORT")
     monitor.add_argument("--seconds", type=_positive_float, help="stop after this long")
     monitor.add_argument("--sysex", action="store_true", help="also show SysEx")
-    monitor.add_argument("--clock", action="store_true", help="also show clock messages")
+    monitor.add_argument("--clock", action="store_true", help="also show clock and MTC messages")
     monitor.set_defaults(run=_monitor)
     return parser
 

@@ -1,7 +1,7 @@
 """A private JACK server with the dummy driver: real audio callbacks without hardware.
 
-Used by the tests, ``python -m midibuffer.bench --suite gil`` and the demo on
-machines without a sound card. Needs ``jackd`` and ``jack_lsp`` (Debian:
+Used by the tests and ``python -m midibuffer.bench --jack`` on machines
+without a sound card. Needs ``jackd`` and ``jack_lsp`` (Debian:
 ``apt install jackd2``).
 
 ``JackServer.start()`` runs ``jackd -n <unique name> [-R] -d dummy -r 48000

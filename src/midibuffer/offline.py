@@ -4,7 +4,7 @@
 very code an :class:`~midibuffer.audio.AudioOutput` runs in its sounddevice
 callback, on a thread of its own that wakes once per block on an absolute
 deadline grid, as a sound card would. So producers, sequencers and the
-scheduler see the real timing. Unlike a sound card, it loses nothing when
+scheduler see the real timing. Unlike a sound card, it loses no audio when
 it wakes late: it renders the late blocks back to back to catch up (and
 skips ahead only when more than half a second behind). It records the rendered audio and can write
 it to a 16-bit WAV file. It needs numpy (the ``audio`` extra), but neither

@@ -231,7 +231,8 @@ class RetryingSender:
     def _insert(self, message: MidiMessage) -> bool:
         """One try: ``True`` if *message* is now in the buffer, ``False`` if full.
 
-        Never counts a drop. Raises ClosedEndpointError after close and
+        Counts no drop, except when the consumer goes away between the room
+        check and the insertion. Raises ClosedEndpointError after close and
         AbandonedError once the consumer is gone.
         """
         producer = self._producer

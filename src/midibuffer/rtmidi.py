@@ -130,9 +130,10 @@ class MidiInput:
     active_sensing=False, port_name=None)`` sets rtmidi's filters and
     installs the callback on *midi_in*, whose port you open yourself (before
     or after; :func:`open_input` and :func:`open_virtual_input` do it all).
-    SysEx, MIDI clock (timing) and active sensing messages pass only when
-    the matching argument is ``True``: rtmidi filters them by default
-    because they can be plentiful. *port_name* is only shown by ``repr()``.
+    SysEx, timing messages (MIDI clock, and on some backends MTC quarter
+    frames too: rtmidi filters both under "timing") and active sensing pass
+    only when the matching argument is ``True``: rtmidi filters them by
+    default because they can be plentiful. *port_name* is only shown by ``repr()``.
 
     The callback runs on rtmidi's thread. For each message it takes
     :func:`time.perf_counter` first, builds a

@@ -25,9 +25,10 @@ To follow the slow drift between the sound card's crystal and
 estimate, the estimate rises towards that window's floor during the next
 window, at no more than ``DRIFT`` (20 ppm). Jitter alone hardly moves it,
 since its floor stays put. Bounds more than one block above the estimate for
-``RESYNC_BLOCKS`` (3) blocks in a row mean the stream skipped (an xrun that
-lost frames), and the clock re-synchronises; a stream that was late once and
-catches up (renders its late blocks back to back) is not a skip.
+``RESYNC_BLOCKS`` (3) blocks in a row, without getting less late, mean the
+stream skipped (an xrun that lost frames), and the clock re-synchronises. A
+stream that was late and catches up (renders its late blocks back to back,
+each less late than the one before) is not a skip, however late it was.
 
 A device clock that runs *faster* than ``perf_counter`` is followed at once
 (its bounds fall). One that runs slower by more than 20 ppm slowly falls
@@ -104,6 +105,7 @@ class StreamClock:
 
     __slots__ = (
         "_creep",
+        "_last_bound",
         "_last_position",
         "_late_blocks",
         "_max_step",
@@ -127,7 +129,8 @@ class StreamClock:
         self._creep = 0.0  # how fast the estimate rises now, seconds per second
         self._window_min = math.inf  # the lowest bound of the current window
         self._window_end = 0  # stream position where the current window ends
-        self._late_blocks = 0  # consecutive blocks more than a block late
+        self._late_blocks = 0  # consecutive blocks more than a block late, not catching up
+        self._last_bound = math.inf  # the previous block's bound
 
     def update(self, position: int, now: float) -> None:
         """A block starting at sample *position* is being rendered at *now*."""
@@ -152,18 +155,23 @@ class StreamClock:
             self.origin = bound
             self._late_blocks = 0
         elif bound - origin > self._max_step / self.samplerate and elapsed > 0:
-            # Later by more than a block. A stream that catches up (buffered
-            # audio) is back in step within a few blocks; one that stays late
-            # skipped frames (JACK drops a late client's cycles): start over.
-            self._late_blocks += 1
-            if self._late_blocks >= RESYNC_BLOCKS:
-                self.origin = bound
-                self.resyncs += 1
+            # Later by more than a block. A stream that catches up (renders
+            # its late blocks back to back) gets less late block by block; one
+            # that stays late skipped frames (JACK drops a late client's
+            # cycles): after RESYNC_BLOCKS such blocks, start over.
+            if bound < self._last_bound - elapsed / 2:
                 self._late_blocks = 0
+            else:
+                self._late_blocks += 1
+                if self._late_blocks >= RESYNC_BLOCKS:
+                    self.origin = bound
+                    self.resyncs += 1
+                    self._late_blocks = 0
         else:  # follow the floor's drift, slowly
             self._late_blocks = 0
             rise = self._creep * elapsed
             self.origin = bound if bound - origin < rise else origin + rise
+        self._last_bound = bound
 
     def sample_at(self, when: float) -> float:
         """The (fractional) sample position that *when* maps to. Needs one update first."""
