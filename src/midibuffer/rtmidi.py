@@ -38,6 +38,7 @@ import operator
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -404,20 +405,18 @@ def open_input(
                 f"no MIDI input port matches {name!r} "
                 f"({_api_name(_current_api(midi_in))}); available input ports: {listing}"
             )
-        midi_input = MidiInput(
-            midi_in,
-            producer,
-            sysex=sysex,
-            clock=clock,
-            active_sensing=active_sensing,
-            port_name=ports[index],
-        )
-        midi_input._owns_midi_in = True
-        midi_in.open_port(index, _INPUT_PORT_NAME)
     except BaseException:
         midi_in.delete()
         raise
-    return midi_input
+    return _owned_input(
+        midi_in,
+        producer,
+        ports[index],
+        lambda: midi_in.open_port(index, _INPUT_PORT_NAME),
+        sysex=sysex,
+        clock=clock,
+        active_sensing=active_sensing,
+    )
 
 
 def open_virtual_input(
@@ -452,6 +451,29 @@ def open_virtual_input(
         raise TypeError(f"name must be a str, not {type(name).__name__}")
     _check_producer(producer)
     midi_in = _new_port_object(rtmidi.MidiIn, api, client_name)
+    return _owned_input(
+        midi_in,
+        producer,
+        name,
+        lambda: midi_in.open_virtual_port(name),
+        sysex=sysex,
+        clock=clock,
+        active_sensing=active_sensing,
+    )
+
+
+def _owned_input(
+    midi_in: Any,
+    producer: MidiBufferProducer,
+    port_name: str,
+    open_port: Callable[[], object],
+    *,
+    sysex: bool,
+    clock: bool,
+    active_sensing: bool,
+) -> MidiInput:
+    """Attach *midi_in*, which the returned input will own and delete, then
+    open its port with *open_port*; on any failure, delete *midi_in*."""
     try:
         midi_input = MidiInput(
             midi_in,
@@ -459,10 +481,10 @@ def open_virtual_input(
             sysex=sysex,
             clock=clock,
             active_sensing=active_sensing,
-            port_name=name,
+            port_name=port_name,
         )
         midi_input._owns_midi_in = True
-        midi_in.open_virtual_port(name)
+        open_port()
     except BaseException:
         midi_in.delete()
         raise
