@@ -28,7 +28,7 @@ from typing import TextIO
 import anyio
 
 from midibuffer.async_producer import AsyncMidiProducer
-from midibuffer.buffer import midi_buffer
+from midibuffer.buffer import MidiBufferConsumer, midi_buffer
 from midibuffer.errors import AudioBackendUnavailable
 from midibuffer.message import MidiMessage
 from midibuffer.render import AudioBlock, AudioStats, RenderingOutput
@@ -180,6 +180,33 @@ async def _show_status(output: RenderingOutput, aproducer: AsyncMidiProducer, ou
         out.flush()
 
 
+def _open_demo_output(
+    consumer: MidiBufferConsumer, mixer: _Mixer, options: DemoOptions
+) -> tuple[RenderingOutput, str, Path | None]:
+    """The output (a device, or offline), where the audio goes, and the WAV path if offline."""
+    from midibuffer.audio import AudioOutput
+    from midibuffer.offline import open_output
+
+    output, reason = open_output(
+        consumer,
+        mixer,
+        offline=options.output is not None,
+        device=options.device,
+        samplerate=options.samplerate,
+        blocksize=options.blocksize,
+        realtime=options.realtime,
+    )
+    if isinstance(output, AudioOutput):
+        return output, f"audio device {output.device_name!r}", None
+    wav = options.output or DEFAULT_WAV
+    if options.status is not None and options.output is None:
+        print(
+            f"No audio output ({reason}): rendering on a simulated real-time clock to {wav}.",
+            file=options.status,
+        )
+    return output, str(wav), wav
+
+
 def run_demo(options: DemoOptions) -> DemoSummary:
     """Play (or render) the demo; return what happened.
 
@@ -201,51 +228,31 @@ def run_demo(options: DemoOptions) -> DemoSummary:
         live_producer, live_consumer = midi_buffer(256)
         live_input = open_input(options.midi_in, live_producer)
         live = BlockScheduler(live_consumer, options.samplerate, mode="live")
-    from midibuffer.offline import OfflineOutput, open_output
-
-    mixer = _Mixer(options.samplerate, live)
-    output, reason = open_output(
-        consumer,
-        mixer,
-        offline=options.output is not None,
-        device=options.device,
-        samplerate=options.samplerate,
-        blocksize=options.blocksize,
-        realtime=options.realtime,
-    )
-    wav = None
-    if isinstance(output, OfflineOutput):
-        wav = options.output or DEFAULT_WAV
-        destination = str(wav)
-        if options.status is not None and options.output is None:
-            print(
-                f"No audio output ({reason}): rendering on a simulated real-time clock to {wav}.",
-                file=options.status,
-            )
-    else:
-        from midibuffer.audio import AudioOutput
-
-        assert isinstance(output, AudioOutput)
-        destination = f"audio device {output.device_name!r}"
-    aproducer = AsyncMidiProducer(producer)
-
-    async def main() -> None:
-        async with anyio.create_task_group() as tasks:
-            if options.status is not None:
-                tasks.start_soon(_show_status, output, aproducer, options.status)
-            await _sequence(aproducer, options.duration, time.perf_counter() + LOOKAHEAD)
-            await anyio.sleep(LOOKAHEAD + 0.3)  # the last messages, then the release tails
-            tasks.cancel_scope.cancel()
-
-    started = time.perf_counter()
     try:
+        output, destination, wav = _open_demo_output(
+            consumer, _Mixer(options.samplerate, live), options
+        )
+        aproducer = AsyncMidiProducer(producer)
+
+        async def main() -> None:
+            async with anyio.create_task_group() as tasks:
+                if options.status is not None:
+                    tasks.start_soon(_show_status, output, aproducer, options.status)
+                await _sequence(aproducer, options.duration, time.perf_counter() + LOOKAHEAD)
+                await anyio.sleep(LOOKAHEAD + 0.3)  # the last messages, then the release tails
+                tasks.cancel_scope.cancel()
+
+        started = time.perf_counter()
         with output:
             anyio.run(main)
     finally:
         if live_input is not None:
             live_input.close()
     seconds = time.perf_counter() - started
-    if isinstance(output, OfflineOutput) and wav is not None:
+    if wav is not None:
+        from midibuffer.offline import OfflineOutput
+
+        assert isinstance(output, OfflineOutput)
         output.write_wav(wav)
     if options.status is not None:
         options.status.write("\n")
