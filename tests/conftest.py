@@ -61,3 +61,9 @@ def jack_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JackServer
         yield server
     finally:
         server.stop()
+
+
+def pytest_report_header() -> str:
+    from midibuffer.buffer import CORE
+
+    return f"midibuffer core: {CORE}"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import gc
 import pickle
+import sys
+import weakref
 
 import pytest
 
@@ -12,7 +14,9 @@ from midibuffer import (
     MAX_CAPACITY,
     BufferStats,
     ClosedEndpointError,
+    MidiBufferConsumer,
     MidiBufferError,
+    MidiBufferProducer,
     MidiMessage,
     midi_buffer,
 )
@@ -321,6 +325,32 @@ def test_is_finished_never_raises_even_on_a_closed_consumer() -> None:
     assert consumer.is_finished()
 
 
+def test_dropping_both_ends_releases_the_messages_still_inside() -> None:
+    message = note(1)
+    references = sys.getrefcount(message)
+    producer, consumer = midi_buffer(4)
+    for _ in range(3):
+        producer.try_send(message)
+    consumer.try_pop()
+    del producer, consumer
+    gc.collect()  # the pure-Python core's nodes form a cycle
+    assert sys.getrefcount(message) == references
+
+
+def test_a_message_referring_back_to_its_buffer_does_not_keep_the_buffer_alive() -> None:
+    class Tagged(MidiMessage):  # type: ignore[misc]  # final for users; a cycle needs a subclass
+        pass
+
+    producer, consumer = midi_buffer(4)
+    message = Tagged([0x90, 60, 100])
+    object.__setattr__(message, "consumer", consumer)  # MidiMessage refuses attribute stores
+    producer.try_send(message)
+    gone = weakref.ref(consumer)
+    del producer, consumer, message
+    gc.collect()
+    assert gone() is None
+
+
 # --- endpoints are unique -------------------------------------------------------------
 
 
@@ -330,6 +360,13 @@ def test_an_endpoint_cannot_be_copied_or_pickled(end: int, duplicate: object) ->
     endpoint = midi_buffer(4)[end]
     with pytest.raises(TypeError, match="is unique"):
         duplicate(endpoint)  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("end", [MidiBufferProducer, MidiBufferConsumer])
+@pytest.mark.parametrize("argument", [None, 64, "ring"])
+def test_an_endpoint_cannot_be_made_except_by_midi_buffer(end: type, argument: object) -> None:
+    with pytest.raises(TypeError, match=r"use midi_buffer\(capacity\)"):
+        end(argument)
 
 
 def test_repr_shows_capacity_fill_and_state() -> None:

@@ -1,8 +1,10 @@
 """The consumer's real-time contract: no lock, no call, no loop, no allocation, no system call.
 
 ``try_pop`` and ``is_empty`` run inside audio callbacks. These tests prove the
-contract from the outside (allocation counters, strace) and from the inside
-(the bytecode calls nothing and has no loop).
+contract from the outside (allocation counters, strace), for the core in use
+(``tests/test_buffer_cores.py`` runs them again on the pure-Python core), and
+from the inside: the Python code on those paths calls nothing and has no
+loop, and the C core's source uses no lock.
 """
 
 from __future__ import annotations
@@ -22,16 +24,18 @@ from pathlib import Path
 import pytest
 
 import midibuffer.buffer
-from midibuffer import MidiBufferConsumer, MidiBufferProducer, MidiMessage, midi_buffer
+from midibuffer import MidiBufferConsumer, MidiBufferProducer, MidiMessage, _pyring, midi_buffer
 
 CALLS = 100_000
 WARM_UP = 64
-REALTIME_METHODS = [
-    MidiBufferConsumer.try_pop,
-    MidiBufferConsumer.is_empty,
+PYTHON_REALTIME_CODE = [  # every Python function a consumer's poll can run, in either core
+    _pyring.ConsumerCore.try_pop,
+    _pyring.ConsumerCore.is_empty,
+    _pyring.Ring.empty.fget,
     MidiBufferConsumer.is_abandoned,
     MidiBufferConsumer.is_finished,
 ]
+SOURCE = Path(midibuffer.buffer.__file__).parent
 
 
 def filled_buffer(count: int) -> tuple[MidiBufferProducer, MidiBufferConsumer, list[MidiMessage]]:
@@ -89,18 +93,29 @@ def test_polling_allocates_no_memory_at_all(state: str) -> None:
     assert (before, peak) == (after, after)
 
 
-@pytest.mark.parametrize("method", REALTIME_METHODS, ids=lambda m: m.__name__)
-def test_realtime_methods_call_nothing_and_never_loop(method: Callable[..., object]) -> None:
+@pytest.mark.parametrize("function", PYTHON_REALTIME_CODE, ids=lambda f: f.__qualname__)
+def test_realtime_python_code_calls_nothing_and_never_loops(
+    function: Callable[..., object],
+) -> None:
     """No call means no lock, no system call, no I/O, no logging, no event loop;
     no backward jump means O(1)."""
-    opnames = {instruction.opname for instruction in dis.get_instructions(method)}
+    opnames = {instruction.opname for instruction in dis.get_instructions(function)}
     assert not {name for name in opnames if "CALL" in name or "JUMP_BACKWARD" in name}
 
 
-def test_the_buffer_module_imports_no_locking_or_queueing_module() -> None:
-    source = Path(midibuffer.buffer.__file__).read_text()
+@pytest.mark.parametrize("module", ["buffer.py", "_pyring.py"])
+def test_the_buffer_modules_import_no_locking_or_queueing_module(module: str) -> None:
+    source = (SOURCE / module).read_text()
     for forbidden in ("threading", "queue", "asyncio", "logging", "multiprocessing"):
         assert f"import {forbidden}" not in source
+
+
+def test_the_c_core_uses_no_lock_and_releases_no_gil() -> None:
+    """With the GIL held throughout, each C method runs whole; without any lock
+    it cannot wait for the other thread."""
+    source = (SOURCE / "_ring.c").read_text()
+    for forbidden in ("PyThread_", "PyMutex", "pthread", "Py_BEGIN_ALLOW_THREADS", "PyEval_"):
+        assert forbidden not in source
 
 
 @pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")

@@ -9,7 +9,8 @@ from types import TracebackType
 import anyio
 import anyio.lowlevel
 
-from midibuffer.buffer import MidiBufferProducer, not_a_message
+from midibuffer.buffer import MidiBufferProducer
+from midibuffer.errors import not_a_message
 from midibuffer.message import MidiMessage
 from midibuffer.retry import (
     DEFAULT_MAX_INTERVAL,

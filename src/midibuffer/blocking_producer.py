@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from midibuffer.buffer import not_a_message
+from midibuffer.errors import not_a_message
 from midibuffer.message import MidiMessage
 from midibuffer.retry import RetryingSender
 

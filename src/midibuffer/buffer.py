@@ -1,42 +1,38 @@
 """The single-producer/single-consumer MIDI buffer: ``midi_buffer()`` and its two ends.
 
-This module holds all of midibuffer's concurrency reasoning; ``docs/design.md``
-explains it at length. In short:
+The hot paths (``try_send``, ``is_full``, ``try_pop``, ``is_empty``) live in a
+core: the C extension ``midibuffer._ring`` where it was built, else the
+pure-Python ``midibuffer._pyring`` (also chosen by setting the environment
+variable ``MIDIBUFFER_PURE_PYTHON=1`` before the import). Both behave the same
+and pass the same tests; the C core is several times faster. The public
+classes here add what is not hot: statistics, closing, ``drain_into``,
+``repr``. ``docs/design.md`` explains why each core is correct.
 
-* The buffer is a ring of ``capacity + 1`` preallocated nodes. A node is a
-  four-item ``list``: ``[message or None, next node, sequence number,
-  previous node]``. A slot is occupied exactly when its first item is not
-  ``None``; the message reference itself is the synchronisation flag, so the
-  data and its "ready" bit are published by one atomic store.
-* The producer owns the write cursor, the consumer the read cursor. Each
-  cursor is only ever stored by its owner, and each store or load of a list
-  item or ``__slots__`` attribute is atomic in CPython.
-* The producer writes a node only while the node *after* it is empty, so one
-  node always stays empty: the one just behind the read cursor. Its
-  sequence number therefore stays the number of messages popped so far,
-  which lets anybody read the popped count without the consumer counting.
-* Both ends advance their cursor *before* touching the message item (the
-  producer stores the message after moving on, the consumer clears it after
-  moving on), so ``sent`` never lags behind a published message and
-  ``popped`` never runs ahead of a cleared one.
-* Closing costs the hot paths nothing: ``close()`` swaps the endpoint's
-  working reference from the link to a :class:`_ClosedLink`, whose cursors
-  raise :class:`~midibuffer.errors.ClosedEndpointError` when touched.
-
-``try_pop`` and ``is_empty`` therefore take no lock, make no system call and
-allocate nothing: they read and store references that already exist.
+Either way ``try_pop`` and ``is_empty`` take no lock, make no system call and
+allocate nothing: they move references that already exist.
 """
 
 from __future__ import annotations
 
 import operator
+import os
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Literal, NoReturn
 
-from midibuffer.errors import ClosedEndpointError
 from midibuffer.message import MidiMessage
 
+if TYPE_CHECKING:
+    from midibuffer import _ring as _core
+elif os.environ.get("MIDIBUFFER_PURE_PYTHON") == "1":
+    from midibuffer import _pyring as _core
+else:
+    try:
+        from midibuffer import _ring as _core
+    except ImportError:  # not built: no C compiler at install time
+        from midibuffer import _pyring as _core
+
 __all__ = [
+    "CORE",
     "MAX_CAPACITY",
     "BufferStats",
     "MidiBufferConsumer",
@@ -47,15 +43,16 @@ __all__ = [
 MAX_CAPACITY = 1 << 20
 """The largest capacity :func:`midi_buffer` accepts (1,048,576 messages).
 
-Each slot is a preallocated node of about 100 bytes, so the limit costs about
-100 MiB; a MIDI 1.0 cable carries at most about 3,125 messages a second, so
+The slots are preallocated: 8 bytes each in the C core (rounded up to a power
+of two), a node of about 100 bytes in the pure-Python one, so at the limit
+8 or 100 MiB. A MIDI 1.0 cable carries at most about 3,125 messages a second, so
 it is several minutes of a saturated cable. Larger values are refused with
 :class:`ValueError` because they are almost certainly a mistake.
 """
 
-# Node layout: [message | None, next node, sequence number, previous node].
-# The hot paths use the literal indices for speed; these names document them.
-_MESSAGE, _NEXT, _SEQ, _PREV = 0, 1, 2, 3
+CORE: Literal["c", "python"] = "c" if _core.__name__ == "midibuffer._ring" else "python"
+"""Which core runs the hot paths: ``"c"`` (the compiled ``midibuffer._ring``) or
+``"python"`` (``midibuffer._pyring``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,88 +85,6 @@ class BufferStats:
     peak_fill: int
 
 
-class _Link:
-    """The state both endpoints see. Each field has exactly one writer.
-
-    ``read`` and ``write`` are the cursors: the node the consumer pops next,
-    the node the producer fills next.
-    """
-
-    __slots__ = (
-        "capacity",
-        "consumer_gone",
-        "dropped",
-        "peak_fill",
-        "producer_gone",
-        "read",
-        "write",
-    )
-
-    def __init__(self, capacity: int) -> None:
-        nodes: list[list[Any]] = [[None, None, 0, None] for _ in range(capacity + 1)]
-        for index, node in enumerate(nodes):
-            node[_NEXT] = nodes[(index + 1) % len(nodes)]
-            node[_PREV] = nodes[index - 1]
-        self.capacity = capacity
-        self.read: list[Any] = nodes[0]  # written by the consumer only
-        self.write: list[Any] = nodes[0]  # written by the producer only
-        self.dropped = 0  # producer only
-        self.peak_fill = 0  # producer only
-        self.producer_gone = False  # producer only (close() or garbage collection)
-        self.consumer_gone = False  # consumer only (close() or garbage collection)
-
-    def popped(self) -> int:
-        """Messages popped so far: the sequence number behind the read cursor."""
-        count: int = self.read[_PREV][_SEQ]
-        return count
-
-    def sent(self) -> int:
-        """Messages sent so far: the sequence number behind the write cursor."""
-        count: int = self.write[_PREV][_SEQ]
-        return count
-
-    def stats(self) -> BufferStats:
-        popped = self.popped()  # first: sent can only grow after this
-        sent = self.sent()
-        return BufferStats(
-            capacity=self.capacity,
-            sent=sent,
-            dropped=self.dropped,
-            popped=popped,
-            fill=min(max(sent - popped, 0), self.capacity),
-            # try_send records peaks above 1 only; any send made the fill 1.
-            peak_fill=max(self.peak_fill, min(sent, 1)),
-        )
-
-
-class _ClosedLink(_Link):
-    """Stands in for the link in a closed endpoint's hot paths: the cursors raise."""
-
-    __slots__ = ("_endpoint",)
-
-    def __init__(self, endpoint: str) -> None:  # deliberately not _Link.__init__
-        self._endpoint = endpoint
-
-    def _closed(self) -> NoReturn:
-        raise ClosedEndpointError(f"this {self._endpoint} was closed")
-
-    @property
-    def read(self) -> list[Any]:
-        self._closed()
-
-    @read.setter
-    def read(self, node: list[Any]) -> None:
-        self._closed()
-
-    @property
-    def write(self) -> list[Any]:
-        self._closed()
-
-    @write.setter
-    def write(self, node: list[Any]) -> None:
-        self._closed()
-
-
 def midi_buffer(capacity: int) -> tuple[MidiBufferProducer, MidiBufferConsumer]:
     """Create a buffer holding exactly *capacity* messages; return its two ends.
 
@@ -199,34 +114,25 @@ def midi_buffer(capacity: int) -> tuple[MidiBufferProducer, MidiBufferConsumer]:
         raise TypeError(f"capacity must be an int, not {type(capacity).__name__}") from None
     if not 1 <= capacity <= MAX_CAPACITY:
         raise ValueError(f"capacity must be between 1 and {MAX_CAPACITY}, got {capacity}")
-    link = _Link(capacity)
-    return MidiBufferProducer(link), MidiBufferConsumer(link)
-
-
-def not_a_message(value: object) -> TypeError:
-    """The error every send path raises for a *value* that is not a MidiMessage."""
-    return TypeError(
-        f"sending takes a MidiMessage, not {type(value).__name__}; "
-        "wrap raw bytes with MidiMessage(data), which validates them"
-    )
+    ring = _core.Ring(capacity)
+    return MidiBufferProducer(ring), MidiBufferConsumer(ring)
 
 
 class _Endpoint:
-    """What both ends share: the link, closing, stats, uniqueness. Not public."""
+    """What both ends add to their core: capacity, stats, repr, uniqueness. Not public.
 
-    __slots__ = ("__weakref__", "_link", "_live")
+    A mixin without state (the core holds ``_ring`` and the closed flag), so
+    the core's C methods stay the ones found first and fastest.
+    """
 
-    def __init__(self, link: _Link) -> None:
-        self._link = link  # always the real link: stats, abandonment
-        self._live = link  # what the hot paths use: the link, or a _ClosedLink
-
-    def _close(self) -> None:
-        self._live = _ClosedLink(type(self).__name__)
+    __slots__ = ()
+    _ring: _core.Ring
+    _closed: bool
 
     @property
     def capacity(self) -> int:
         """The number of messages the buffer holds when full. Any thread."""
-        return self._link.capacity
+        return self._ring.capacity
 
     def stats(self) -> BufferStats:
         """Return a :class:`BufferStats` snapshot. Never raises, takes no lock.
@@ -235,11 +141,21 @@ class _Endpoint:
         :class:`BufferStats` for other threads. It builds one small object,
         so call it from an audio callback only if that is acceptable to you.
         """
-        return self._link.stats()
+        ring = self._ring
+        popped = ring.popped  # first: sent can only grow after this
+        sent = ring.sent
+        return BufferStats(
+            capacity=ring.capacity,
+            sent=sent,
+            dropped=ring.dropped,
+            popped=popped,
+            fill=min(max(sent - popped, 0), ring.capacity),
+            peak_fill=ring.peak_fill,
+        )
 
     def __repr__(self) -> str:
-        state = "open" if self._live is self._link else "closed"
-        stats = self._link.stats()
+        stats = self.stats()
+        state = "closed" if self._closed else "open"
         return f"<{type(self).__name__} capacity={stats.capacity} fill={stats.fill} {state}>"
 
     def __reduce__(self) -> NoReturn:
@@ -252,13 +168,14 @@ class _Endpoint:
         self.__reduce__()
 
 
-class MidiBufferProducer(_Endpoint):
+class MidiBufferProducer(_Endpoint, _core.ProducerCore):
     """The sending end of a :func:`midi_buffer`. Create it with :func:`midi_buffer`.
 
     Owned by one thread at a time (typically a MIDI input thread, or an event
     loop through :class:`~midibuffer.AsyncMidiProducer`): it may be handed to
     another thread, but two threads must never use it concurrently. Nothing
-    here blocks.
+    here blocks. ``try_send`` and ``is_full`` come from the core (see the
+    module docstring); their docstrings say what they return and raise.
 
     >>> producer, consumer = midi_buffer(64)
     >>> producer.try_send(MidiMessage([0x90, 60, 100]))
@@ -267,61 +184,14 @@ class MidiBufferProducer(_Endpoint):
     (False, 64)
     """
 
-    __slots__ = ()
-
-    def try_send(self, message: MidiMessage) -> bool:
-        """Append *message* if there is room; never blocks. Owning thread only.
-
-        Returns ``True`` if the message is now in the buffer, ``False`` if it
-        was dropped because the buffer is full or the consumer is gone
-        (closed or garbage collected); every drop is counted in
-        ``stats().dropped``.
-
-        Raises:
-            TypeError: *message* is not a :class:`MidiMessage` (build one with
-                ``MidiMessage(data)``, which validates it). The buffer and
-                its counters are left untouched.
-            ClosedEndpointError: this producer was closed.
-        """
-        if not isinstance(message, MidiMessage):
-            raise not_a_message(message)
-        link = self._live
-        node = link.write
-        if node[1][0] is not None or link.consumer_gone:  # the gap node is in use: full
-            link.dropped += 1
-            return False
-        previous = node[3]
-        sent = previous[2] + 1
-        node[2] = sent
-        link.write = node[1]  # count it as sent before it can be popped
-        node[0] = message  # publish
-        if previous[0] is not None:  # an older message waits, so fill may be a new peak
-            fill = sent - link.read[3][2]
-            if fill > link.peak_fill:
-                link.peak_fill = fill
-        return True
-
-    def is_full(self) -> bool:
-        """Return ``True`` if a ``try_send`` now would drop. Owning thread only.
-
-        That is when the buffer holds ``capacity`` messages, or when the
-        consumer is gone. The consumer may make room at any moment, so
-        ``False`` stays true until this thread sends, while ``True`` may
-        become stale.
-
-        Raises:
-            ClosedEndpointError: this producer was closed.
-        """
-        link = self._live
-        full: bool = link.write[1][0] is not None or link.consumer_gone
-        return full
+    __slots__ = ("__weakref__",)
 
     def is_abandoned(self) -> bool:
         """Return ``True`` once the consumer was closed or garbage collected.
 
         From then on every ``try_send`` drops. Any thread; never raises.
         """
-        return self._link.consumer_gone
+        return self._ring.consumer_gone
 
     def close(self) -> None:
         """Close the producer: no more sends. Idempotent. Owning thread only.
@@ -331,19 +201,16 @@ class MidiBufferProducer(_Endpoint):
         Dropping the last reference to the producer has the same effect.
         """
         self._close()
-        self._link.producer_gone = True
-
-    def __del__(self) -> None:
-        self._link.producer_gone = True
 
 
-class MidiBufferConsumer(_Endpoint):
+class MidiBufferConsumer(_Endpoint, _core.ConsumerCore):
     """The receiving end of a :func:`midi_buffer`. Create it with :func:`midi_buffer`.
 
     Owned by one thread at a time, typically the audio callback's. Its
     polling methods (``try_pop``, ``is_empty``, ``is_abandoned``,
     ``is_finished``) are real-time safe: no lock, no system call, no I/O,
-    no allocation, O(1).
+    no allocation, O(1). ``try_pop`` and ``is_empty`` come from the core
+    (see the module docstring).
 
     >>> producer, consumer = midi_buffer(64)
     >>> consumer.try_pop() is None
@@ -356,37 +223,7 @@ class MidiBufferConsumer(_Endpoint):
     True
     """
 
-    __slots__ = ()
-
-    def try_pop(self) -> MidiMessage | None:
-        """Remove and return the oldest message, or ``None`` if the buffer is empty.
-
-        Never blocks. Owning thread only. Real-time safe: it moves one
-        reference out of a preallocated slot and allocates nothing.
-
-        Raises:
-            ClosedEndpointError: this consumer was closed.
-        """
-        link = self._live
-        node = link.read
-        message: MidiMessage | None = node[0]
-        if message is not None:
-            link.read = node[1]  # count it as popped before the slot is freed
-            node[0] = None  # free the slot
-        return message
-
-    def is_empty(self) -> bool:
-        """Return ``True`` if ``try_pop`` now would return ``None``. Owning thread only.
-
-        Real-time safe. The producer may add a message at any moment, so
-        ``False`` stays true until this thread pops, while ``True`` may
-        become stale.
-
-        Raises:
-            ClosedEndpointError: this consumer was closed.
-        """
-        empty: bool = self._live.read[0] is None
-        return empty
+    __slots__ = ("__weakref__",)
 
     def drain_into(self, out: list[MidiMessage]) -> int:
         """Pop every message that is ready and append it to *out*; return how many.
@@ -409,13 +246,9 @@ class MidiBufferConsumer(_Endpoint):
         >>> [message.note for message in messages]
         [60, 64, 67]
         """
-        link = self._live
-        node = link.read
+        capacity = self._ring.capacity
         count = 0
-        while count < link.capacity and (message := node[0]) is not None:
-            link.read = node[1]  # same order as try_pop
-            node[0] = None
-            node = node[1]
+        while count < capacity and (message := _try_pop(self)) is not None:
             out.append(message)
             count += 1
         return count
@@ -427,7 +260,7 @@ class MidiBufferConsumer(_Endpoint):
         to learn that the stream has ended. Any thread; never raises;
         real-time safe.
         """
-        return self._link.producer_gone
+        return self._ring.producer_gone
 
     def is_finished(self) -> bool:
         """Return ``True`` when the stream has ended: the producer is gone and
@@ -447,10 +280,10 @@ class MidiBufferConsumer(_Endpoint):
         >>> consumer.is_finished()
         True
         """
-        link = self._link
+        ring = self._ring
         # Read the flag first: once the producer is gone nothing new can
-        # arrive, so an empty slot seen afterwards stays empty.
-        return link.producer_gone and link.read[0] is None
+        # arrive, so an empty ring seen afterwards stays empty.
+        return ring.producer_gone and ring.empty
 
     def close(self) -> None:
         """Close the consumer: no more pops. Idempotent. Owning thread only.
@@ -460,7 +293,6 @@ class MidiBufferConsumer(_Endpoint):
         has the same effect.
         """
         self._close()
-        self._link.consumer_gone = True
 
-    def __del__(self) -> None:
-        self._link.consumer_gone = True
+
+_try_pop = MidiBufferConsumer.try_pop  # the core's method, called unbound: no bound-method object

@@ -97,3 +97,11 @@ class AudioDeviceNotFound(MidiBufferError, LookupError):
 
     The message lists the output devices that exist.
     """
+
+
+def not_a_message(value: object) -> TypeError:
+    """The error every send path raises for a *value* that is not a MidiMessage."""
+    return TypeError(
+        f"sending takes a MidiMessage, not {type(value).__name__}; "
+        "wrap raw bytes with MidiMessage(data), which validates them"
+    )

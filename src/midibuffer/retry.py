@@ -24,8 +24,8 @@ import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
-from midibuffer.buffer import MidiBufferProducer, not_a_message
-from midibuffer.errors import AbandonedError
+from midibuffer.buffer import MidiBufferProducer
+from midibuffer.errors import AbandonedError, not_a_message
 from midibuffer.message import MidiMessage
 
 __all__ = ["DEFAULT_MAX_INTERVAL", "DEFAULT_MIN_INTERVAL", "SenderStats"]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from midibuffer.bench import async_cases, buffer_cases
 from midibuffer.bench.timing import CaseResult, check_targets, format_report, run_cases
+from midibuffer.buffer import CORE
 
 
 def run_gil_suite(*, seconds: float, jack: bool, required: bool) -> str:
@@ -69,7 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.ops < 1 or args.rounds < 1:
         parser.error("--ops and --rounds must be at least 1")
 
-    print(f"# midibuffer benchmark: {platform.python_implementation()} {platform.python_version()}")
+    print(
+        f"# midibuffer benchmark: {platform.python_implementation()} "
+        f"{platform.python_version()}, {CORE} core"
+    )
     met = True
     results: list[CaseResult] = []
     async_results: list[async_cases.AsyncResult] = []

@@ -4,6 +4,9 @@
 Every timer runs the same ``for _ in repeat(None, n)`` loop around the
 operation, as a user's polling loop would, with methods bound to locals
 beforehand; filling and emptying happen outside the timed region.
+``midibuffer`` is the buffer as imported (the C core where it was built);
+where that is the C core, the pure-Python core is timed too, as a fifth
+subject.
 """
 
 from __future__ import annotations
@@ -11,10 +14,14 @@ from __future__ import annotations
 import queue
 import time
 from collections import deque
+from collections.abc import Callable
+from functools import partial
 from itertools import repeat
+from typing import Protocol
 
-from midibuffer.bench.timing import Case, Target
-from midibuffer.buffer import midi_buffer
+from midibuffer import _pyring
+from midibuffer.bench.timing import Case, Target, Timer
+from midibuffer.buffer import CORE, midi_buffer
 from midibuffer.message import MidiMessage
 
 __all__ = ["CASES", "TARGETS"]
@@ -23,8 +30,25 @@ MESSAGE = MidiMessage.note_on(0, 60, 100)
 PAIR_CAPACITY = 256
 
 
-def _pop_midibuffer(n: int) -> float:
-    producer, consumer = midi_buffer(n)
+class _Sender(Protocol):
+    def try_send(self, message: MidiMessage, /) -> bool: ...
+
+
+class _Popper(Protocol):
+    def try_pop(self) -> MidiMessage | None: ...
+
+
+Make = Callable[[int], tuple[_Sender, _Popper]]
+
+
+def _pure_python_buffer(capacity: int) -> tuple[_Sender, _Popper]:
+    """The pure-Python core's two ends: the methods a pure-Python install runs."""
+    ring = _pyring.Ring(capacity)
+    return _pyring.ProducerCore(ring), _pyring.ConsumerCore(ring)
+
+
+def _pop_midibuffer(make: Make, n: int) -> float:
+    producer, consumer = make(n)
     for _ in repeat(None, n):
         producer.try_send(MESSAGE)
     pop = consumer.try_pop
@@ -65,8 +89,8 @@ def _pop_simple_queue(n: int) -> float:
     return time.perf_counter() - start
 
 
-def _poll_empty_midibuffer(n: int) -> float:
-    _producer, consumer = midi_buffer(16)
+def _poll_empty_midibuffer(make: Make, n: int) -> float:
+    _producer, consumer = make(16)
     pop = consumer.try_pop
     start = time.perf_counter()
     for _ in repeat(None, n):
@@ -108,8 +132,8 @@ def _poll_empty_simple_queue(n: int) -> float:
     return time.perf_counter() - start
 
 
-def _pairs_midibuffer(n: int) -> float:
-    producer, consumer = midi_buffer(PAIR_CAPACITY)
+def _pairs_midibuffer(make: Make, n: int) -> float:
+    producer, consumer = make(PAIR_CAPACITY)
     send, pop = producer.try_send, consumer.try_pop
     start = time.perf_counter()
     for _ in repeat(None, n):
@@ -148,33 +172,52 @@ def _pairs_simple_queue(n: int) -> float:
     return time.perf_counter() - start
 
 
+def _subjects(
+    name: str, timer: Callable[[Make, int], float], peers: dict[str, Timer]
+) -> dict[str, Timer]:
+    """midibuffer first, then the pure-Python core (where the C core is in use), then peers."""
+    subjects: dict[str, Timer] = {f"midibuffer {name}": partial(timer, midi_buffer)}
+    if CORE == "c":
+        subjects[f"pure-Python core {name}"] = partial(timer, _pure_python_buffer)
+    return subjects | peers
+
+
 CASES = [
     Case(
         "pop (non-empty)",
-        {
-            "midibuffer try_pop": _pop_midibuffer,
-            "deque.popleft": _pop_deque,
-            "Queue.get_nowait": _pop_queue,
-            "SimpleQueue.get_nowait": _pop_simple_queue,
-        },
+        _subjects(
+            "try_pop",
+            _pop_midibuffer,
+            {
+                "deque.popleft": _pop_deque,
+                "Queue.get_nowait": _pop_queue,
+                "SimpleQueue.get_nowait": _pop_simple_queue,
+            },
+        ),
     ),
     Case(
         "poll (empty)",
-        {
-            "midibuffer try_pop": _poll_empty_midibuffer,
-            "deque (if d: popleft)": _poll_empty_deque,
-            "Queue.get_nowait + Empty": _poll_empty_queue,
-            "SimpleQueue.get_nowait + Empty": _poll_empty_simple_queue,
-        },
+        _subjects(
+            "try_pop",
+            _poll_empty_midibuffer,
+            {
+                "deque (if d: popleft)": _poll_empty_deque,
+                "Queue.get_nowait + Empty": _poll_empty_queue,
+                "SimpleQueue.get_nowait + Empty": _poll_empty_simple_queue,
+            },
+        ),
     ),
     Case(
         "send+pop pair",
-        {
-            "midibuffer try_send+try_pop": _pairs_midibuffer,
-            "deque append+popleft": _pairs_deque,
-            "Queue(256) put_nowait+get_nowait": _pairs_queue,
-            "SimpleQueue put_nowait+get_nowait": _pairs_simple_queue,
-        },
+        _subjects(
+            "try_send+try_pop",
+            _pairs_midibuffer,
+            {
+                "deque append+popleft": _pairs_deque,
+                "Queue(256) put_nowait+get_nowait": _pairs_queue,
+                "SimpleQueue put_nowait+get_nowait": _pairs_simple_queue,
+            },
+        ),
     ),
 ]
 
