@@ -122,7 +122,13 @@ def test_try_pop_on_an_empty_buffer_returns_none() -> None:
 # --- bad input ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("bad", [b"\x90\x3c\x64", [0x90, 60, 100], None, 60, "note_on"])
+class Impostor:
+    """Claims to be a MidiMessage (as ``Mock(spec=MidiMessage)`` does) but is not one."""
+
+    __class__ = MidiMessage  # type: ignore[assignment]
+
+
+@pytest.mark.parametrize("bad", [b"\x90\x3c\x64", [0x90, 60, 100], None, 60, "note_on", Impostor()])
 def test_sending_something_else_than_a_message_is_a_type_error_and_changes_nothing(
     bad: object,
 ) -> None:

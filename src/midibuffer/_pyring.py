@@ -143,7 +143,7 @@ class ProducerCore(_EndpointCore):
 
     def try_send(self, message: MidiMessage, /) -> bool:
         """Append *message* if there is room (see the C core's docstring)."""
-        if not isinstance(message, MidiMessage):
+        if not issubclass(type(message), MidiMessage):  # the C core's check: no __class__ lies
             raise not_a_message(message)
         ring = self._live
         node = ring.write

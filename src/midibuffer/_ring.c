@@ -89,15 +89,19 @@ ring_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     return (PyObject *)self;
 }
 
-/* Drop the references still in the ring, as if it had been drained. */
+/* Drop the references still in the ring, as if they had been popped: each
+ * slot is emptied and counted before its message's destructor can run. */
 static int
 ring_clear(Ring *self)
 {
     uint64_t write = LOAD_ACQUIRE(&self->write);
     for (uint64_t index = self->read; index != write; index++) {
-        Py_CLEAR(self->slots[index & self->mask]);
+        PyObject **slot = &self->slots[index & self->mask];
+        PyObject *message = *slot;
+        *slot = NULL;
+        STORE_RELEASE(&self->read, index + 1);
+        Py_XDECREF(message);
     }
-    STORE_RELEASE(&self->read, write);
     return 0;
 }
 
@@ -198,7 +202,7 @@ static PyTypeObject RingType = {
 typedef struct {
     PyObject_HEAD
     Ring *ring;
-    int closed; /* stored and read by the owning thread only */
+    int closed; /* stored by the owning thread only; read by it, and by repr() */
 } Endpoint;
 
 static PyObject *
@@ -244,7 +248,7 @@ endpoint_get_ring(Endpoint *self, void *closure)
 static PyObject *
 endpoint_get_closed(Endpoint *self, void *closure)
 {
-    return PyBool_FromLong(self->closed);
+    return PyBool_FromLong(LOAD_RELAXED(&self->closed));
 }
 
 static PyGetSetDef endpoint_getset[] = {
@@ -313,7 +317,7 @@ producer_is_full(Endpoint *self, PyObject *unused)
 static PyObject *
 producer_close(Endpoint *self, PyObject *unused)
 {
-    self->closed = 1;
+    STORE_RELAXED(&self->closed, 1);
     STORE_RELEASE(&self->ring->producer_gone, 1);
     Py_RETURN_NONE;
 }
@@ -336,8 +340,8 @@ PyDoc_STRVAR(is_full_doc,
 "Return ``True`` if a ``try_send`` now would drop. Owning thread only.\n\n"
 "That is when the buffer holds ``capacity`` messages, or when the\n"
 "consumer is gone. The consumer may make room at any moment, so\n"
-"``False`` stays true until this thread sends, while ``True`` may\n"
-"become stale.\n\n"
+"``False`` stays true until this thread sends (or the consumer goes),\n"
+"while ``True`` may become stale.\n\n"
 "Raises:\n"
 "    ClosedEndpointError: this producer was closed.");
 
@@ -405,7 +409,7 @@ consumer_is_empty(Endpoint *self, PyObject *unused)
 static PyObject *
 consumer_close(Endpoint *self, PyObject *unused)
 {
-    self->closed = 1;
+    STORE_RELAXED(&self->closed, 1);
     STORE_RELEASE(&self->ring->consumer_gone, 1);
     Py_RETURN_NONE;
 }
@@ -472,20 +476,29 @@ PyMODINIT_FUNC
 PyInit__ring(void)
 {
     if (message_type == NULL) {
-        message_type = import_attribute("midibuffer.message", "MidiMessage");
-        closed_endpoint_error = import_attribute("midibuffer.errors", "ClosedEndpointError");
-        not_a_message = import_attribute("midibuffer.errors", "not_a_message");
-        if (message_type == NULL || closed_endpoint_error == NULL || not_a_message == NULL) {
-            Py_CLEAR(message_type);
-            Py_CLEAR(closed_endpoint_error);
-            Py_CLEAR(not_a_message);
+        PyObject *message = import_attribute("midibuffer.message", "MidiMessage");
+        if (message == NULL) {
             return NULL;
         }
-        if (!PyType_Check(message_type)) {
+        if (!PyType_Check(message)) {
+            Py_DECREF(message);
             PyErr_SetString(PyExc_TypeError, "midibuffer.message.MidiMessage is not a class");
-            Py_CLEAR(message_type);
             return NULL;
         }
+        PyObject *closed = import_attribute("midibuffer.errors", "ClosedEndpointError");
+        if (closed == NULL) {
+            Py_DECREF(message);
+            return NULL;
+        }
+        PyObject *factory = import_attribute("midibuffer.errors", "not_a_message");
+        if (factory == NULL) {
+            Py_DECREF(message);
+            Py_DECREF(closed);
+            return NULL;
+        }
+        message_type = message;
+        closed_endpoint_error = closed;
+        not_a_message = factory;
     }
     if (PyType_Ready(&RingType) < 0 || PyType_Ready(&ProducerCoreType) < 0 ||
         PyType_Ready(&ConsumerCoreType) < 0) {
@@ -496,7 +509,10 @@ PyInit__ring(void)
         return NULL;
     }
 #ifdef Py_GIL_DISABLED
-    PyUnstable_Module_SetGIL(module, Py_MOD_GIL_NOT_USED);
+    if (PyUnstable_Module_SetGIL(module, Py_MOD_GIL_NOT_USED) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
 #endif
     if (PyModule_AddObjectRef(module, "Ring", (PyObject *)&RingType) < 0 ||
         PyModule_AddObjectRef(module, "ProducerCore", (PyObject *)&ProducerCoreType) < 0 ||
