@@ -124,53 +124,21 @@ ring_dealloc(Ring *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-static PyObject *
-ring_get_capacity(Ring *self, void *closure)
-{
-    return PyLong_FromUnsignedLongLong(self->capacity);
-}
+/* A getter of one Ring field; fields another thread stores are loaded atomically. */
+#define RING_GETTER(name, value)                               \
+    static PyObject *ring_get_##name(Ring *self, void *closure) \
+    {                                                           \
+        return (value);                                         \
+    }
 
-static PyObject *
-ring_get_sent(Ring *self, void *closure)
-{
-    return PyLong_FromUnsignedLongLong(LOAD_ACQUIRE(&self->write));
-}
-
-static PyObject *
-ring_get_popped(Ring *self, void *closure)
-{
-    return PyLong_FromUnsignedLongLong(LOAD_ACQUIRE(&self->read));
-}
-
-static PyObject *
-ring_get_dropped(Ring *self, void *closure)
-{
-    return PyLong_FromUnsignedLongLong(LOAD_RELAXED(&self->dropped));
-}
-
-static PyObject *
-ring_get_peak_fill(Ring *self, void *closure)
-{
-    return PyLong_FromUnsignedLongLong(LOAD_RELAXED(&self->peak_fill));
-}
-
-static PyObject *
-ring_get_producer_gone(Ring *self, void *closure)
-{
-    return PyBool_FromLong(LOAD_ACQUIRE(&self->producer_gone));
-}
-
-static PyObject *
-ring_get_consumer_gone(Ring *self, void *closure)
-{
-    return PyBool_FromLong(LOAD_ACQUIRE(&self->consumer_gone));
-}
-
-static PyObject *
-ring_get_empty(Ring *self, void *closure)
-{
-    return PyBool_FromLong(LOAD_ACQUIRE(&self->read) == LOAD_ACQUIRE(&self->write));
-}
+RING_GETTER(capacity, PyLong_FromUnsignedLongLong(self->capacity))
+RING_GETTER(sent, PyLong_FromUnsignedLongLong(LOAD_ACQUIRE(&self->write)))
+RING_GETTER(popped, PyLong_FromUnsignedLongLong(LOAD_ACQUIRE(&self->read)))
+RING_GETTER(dropped, PyLong_FromUnsignedLongLong(LOAD_RELAXED(&self->dropped)))
+RING_GETTER(peak_fill, PyLong_FromUnsignedLongLong(LOAD_RELAXED(&self->peak_fill)))
+RING_GETTER(producer_gone, PyBool_FromLong(LOAD_ACQUIRE(&self->producer_gone)))
+RING_GETTER(consumer_gone, PyBool_FromLong(LOAD_ACQUIRE(&self->consumer_gone)))
+RING_GETTER(empty, PyBool_FromLong(LOAD_ACQUIRE(&self->read) == LOAD_ACQUIRE(&self->write)))
 
 static PyGetSetDef ring_getset[] = {
     {"capacity", (getter)ring_get_capacity, NULL, "The exact number of messages it holds.", NULL},
