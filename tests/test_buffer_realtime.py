@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 import midibuffer.buffer
-from midibuffer import MidiBufferConsumer, MidiBufferProducer, MidiMessage, _pyring, midi_buffer
+from midibuffer import MidiBufferConsumer, MidiMessage, _pyring, midi_buffer
 
 CALLS = 100_000
 WARM_UP = 64
@@ -38,16 +38,6 @@ PYTHON_REALTIME_CODE = [  # every Python function a consumer's poll can run, in 
 SOURCE = Path(midibuffer.buffer.__file__).parent
 
 
-def filled_buffer(count: int) -> tuple[MidiBufferProducer, MidiBufferConsumer, list[MidiMessage]]:
-    """Both ends of a buffer with *count* messages waiting, and the messages
-    (the caller keeps them referenced, so popping frees nothing)."""
-    producer, consumer = midi_buffer(count)
-    messages = [MidiMessage.note_on(0, i % 128, 100) for i in range(count)]
-    for message in messages:
-        assert producer.try_send(message)
-    return producer, consumer, messages
-
-
 Polls = tuple[Callable[[], object], Callable[[], object], Callable[[], object]]
 
 
@@ -56,7 +46,10 @@ def polling_setup(state: str) -> tuple[object, Polls]:
     ``is_finished``), on a buffer that stays empty, or stays non-empty for
     WARM_UP + CALLS pops; and what must stay alive meanwhile (the producer,
     and the messages, so that popping frees nothing)."""
-    producer, consumer, messages = filled_buffer(WARM_UP + CALLS)
+    producer, consumer = midi_buffer(WARM_UP + CALLS)
+    messages = [MidiMessage.note_on(0, i % 128, 100) for i in range(WARM_UP + CALLS)]
+    for message in messages:
+        assert producer.try_send(message)
     if state == "empty":
         consumer.drain_into([])
     return (producer, messages), (consumer.try_pop, consumer.is_empty, consumer.is_finished)
