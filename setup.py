@@ -1,4 +1,4 @@
-"""The C core of the buffer (``midibuffer._ring``); everything else is in pyproject.toml.
+"""The C core of the buffer (``midibuffer.buffer._ring``); everything else is in pyproject.toml.
 
 The extension is optional: where it cannot be built (no C compiler, an
 unsupported compiler), installation goes on and ``midibuffer`` uses its
@@ -10,8 +10,8 @@ from setuptools import Extension, setup
 setup(
     ext_modules=[
         Extension(
-            "midibuffer._ring",
-            sources=["src/midibuffer/_ring.c"],
+            "midibuffer.buffer._ring",
+            sources=["src/midibuffer/buffer/_ring.c"],
             optional=True,
         )
     ]

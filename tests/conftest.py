@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from midibuffer.jackd import JackServer, jack_missing_reason
+from midibuffer.testing.jackd import JackServer, jack_missing_reason
 
 from harness import PollingConsumer
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from midibuffer import MidiBufferConsumer, MidiMessage
-from midibuffer.jackd import JackServer
+from midibuffer.testing.jackd import JackServer
 
 XRUN_ATTEMPTS = 5
 T = TypeVar("T")

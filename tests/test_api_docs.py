@@ -15,20 +15,20 @@ from pathlib import Path
 import pytest
 
 API_MD = Path(__file__).resolve().parent.parent / "docs" / "api.md"
-MODULES = [
+MODULES = [  # the public paths, then the helpers users may meet
     "midibuffer",
     "midibuffer.errors",
-    "midibuffer.retry",
+    "midibuffer.buffer",
     "midibuffer.scheduler",
-    "midibuffer.render",
     "midibuffer.audio",
     "midibuffer.offline",
     "midibuffer.synth",
     "midibuffer.realtime",
     "midibuffer.rtmidi",
-    "midibuffer.jackd",
-    "midibuffer.demo",
-    "midibuffer.cli",
+    "midibuffer.adapters.retry",
+    "midibuffer.testing.jackd",
+    "midibuffer.app.demo",
+    "midibuffer.app.cli",
 ]
 HEADER = """# API reference
 
@@ -40,7 +40,8 @@ what it raises, and examples.
 
 The core (`midibuffer`) needs only anyio. `midibuffer.rtmidi` needs the
 `rtmidi` extra; `audio`, `offline`, `synth` and `demo` need the `audio`
-extra.
+extra. The code lives in layered folders (`docs/design.md`, "Layers"); the
+public paths below re-export it.
 """
 
 

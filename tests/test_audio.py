@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 from midibuffer import MidiMessage, midi_buffer
+from midibuffer.app.bench.gil_cases import measure_gil_scenario
 from midibuffer.audio import AudioOutput, import_sounddevice, output_devices
-from midibuffer.bench.gil_cases import measure_gil_scenario
 from midibuffer.errors import AudioBackendUnavailable, AudioDeviceNotFound
-from midibuffer.jackd import JackServer
-from midibuffer.render import AudioBlock, AudioStats
+from midibuffer.io.render import AudioBlock, AudioStats
 from midibuffer.scheduler import BlockEvents
+from midibuffer.testing.jackd import JackServer
 
 from harness import unless_xruns_spoil_it
 

@@ -156,13 +156,68 @@ def test_drain_into_appends_everything_ready_and_returns_the_count() -> None:
     assert consumer.drain_into(out) == 0
 
 
-def test_drain_into_takes_at_most_capacity_messages() -> None:
+def test_drain_into_takes_at_most_capacity_messages_even_while_the_producer_refills() -> None:
     producer, consumer = midi_buffer(3)
     for i in range(3):
         producer.try_send(note(i))
-    out: list[MidiMessage] = []
+
+    class Refilling(list[MidiMessage]):
+        def append(self, message: MidiMessage) -> None:
+            super().append(message)
+            producer.try_send(note(10 + len(self)))
+
+    out = Refilling()
     assert consumer.drain_into(out) == 3
+    assert out == [note(0), note(1), note(2)]
+    # A message leaves the buffer only after append took it: at the first
+    # append the buffer was still full, so note 11 was dropped.
+    assert [consumer.try_pop(), consumer.try_pop(), consumer.try_pop()] == [
+        note(12),
+        note(13),
+        None,
+    ]
+    assert producer.stats().dropped == 1
+
+
+@pytest.mark.parametrize("out", [(), None, 7, "notes", frozenset()])
+def test_drain_into_without_a_usable_append_pops_nothing(out: object) -> None:
+    producer, consumer = midi_buffer(4)
+    producer.try_send(note(1))
+    producer.try_send(note(2))
+    with pytest.raises(TypeError, match=r"append\(\).*nothing was popped"):
+        consumer.drain_into(out)  # type: ignore[arg-type]
+    assert [consumer.try_pop(), consumer.try_pop()] == [note(1), note(2)]
+    assert consumer.stats().popped == 2
+
+
+def test_drain_into_keeps_the_message_that_append_refused_at_the_front() -> None:
+    producer, consumer = midi_buffer(8)
+    for i in range(5):
+        producer.try_send(note(i))
+
+    class Refusing(list[MidiMessage]):
+        def append(self, message: MidiMessage) -> None:
+            if message.note == 3:
+                raise MemoryError("no room in out")
+            super().append(message)
+
+    out = Refusing()
+    with pytest.raises(MemoryError, match="no room in out"):
+        consumer.drain_into(out)
+    assert out == [note(0), note(1), note(2)]
     assert consumer.stats().popped == 3
+    assert [consumer.try_pop(), consumer.try_pop(), consumer.try_pop()] == [note(3), note(4), None]
+
+
+def test_drain_into_a_closed_consumer_raises_and_changes_nothing() -> None:
+    producer, consumer = midi_buffer(4)
+    producer.try_send(note(1))
+    consumer.close()
+    out: list[MidiMessage] = []
+    with pytest.raises(ClosedEndpointError):
+        consumer.drain_into(out)
+    assert out == []
+    assert producer.stats().popped == 0
 
 
 def test_drain_into_counts_as_pops_and_frees_room() -> None:
@@ -343,8 +398,14 @@ def test_dropping_both_ends_releases_the_messages_still_inside() -> None:
     assert sys.getrefcount(message) == references
 
 
-def test_a_message_referring_back_to_its_buffer_does_not_keep_the_buffer_alive() -> None:
-    class Tagged(MidiMessage):  # type: ignore[misc]  # final for users; a cycle needs a subclass
+def test_a_message_referring_back_to_its_buffer_does_not_keep_the_buffer_alive(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """MidiMessage is final, so no real message can refer to anything; the cores
+    still take part in garbage collection, which a forced subclass checks."""
+    monkeypatch.setattr(MidiMessage, "__init_subclass__", classmethod(lambda cls: None))
+
+    class Tagged(MidiMessage):  # type: ignore[misc]
         pass
 
     producer, consumer = midi_buffer(4)
@@ -373,6 +434,15 @@ def test_an_endpoint_cannot_be_copied_or_pickled(end: int, duplicate: object) ->
 def test_an_endpoint_cannot_be_made_except_by_midi_buffer(end: type, argument: object) -> None:
     with pytest.raises(TypeError, match=r"use midi_buffer\(capacity\)"):
         end(argument)
+
+
+@pytest.mark.parametrize("end", [0, 1])
+@pytest.mark.parametrize("make", [MidiBufferProducer, MidiBufferConsumer])
+def test_an_end_cannot_be_forged_around_another_ends_ring(end: int, make: type) -> None:
+    """``MidiBufferProducer(consumer._ring)`` would be a second producer of one buffer."""
+    endpoint = midi_buffer(4)[end]
+    with pytest.raises(TypeError, match=r"cannot be created directly: use midi_buffer\(capacity\)"):
+        make(endpoint._ring)
 
 
 def test_repr_shows_capacity_fill_and_state() -> None:

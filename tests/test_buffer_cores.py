@@ -27,7 +27,7 @@ SPECIFICATION = [
 
 
 def test_the_c_core_is_used_wherever_it_was_built() -> None:
-    if importlib.util.find_spec("midibuffer._ring") is None:
+    if importlib.util.find_spec("midibuffer.buffer._ring") is None:
         pytest.skip("the C core was not built here (no C compiler at install time?)")
     expected = "python" if os.environ.get("MIDIBUFFER_PURE_PYTHON") == "1" else "c"
     assert buffer.CORE == expected  # noqa: SIM300 - the value under test on the left

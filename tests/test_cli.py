@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from midibuffer.jackd import JackServer
+from midibuffer.testing.jackd import JackServer
 
 from midi_sender import SenderProcess
 
@@ -121,7 +121,7 @@ def test_a_missing_port_is_one_line_not_a_traceback() -> None:
 def test_a_missing_extra_names_the_pip_command() -> None:
     code = (
         "import sys; sys.modules['numpy'] = None\n"
-        "from midibuffer.cli import main; sys.exit(main(['demo', '--duration', '1']))"
+        "from midibuffer.app.cli import main; sys.exit(main(['demo', '--duration', '1']))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60

@@ -35,7 +35,11 @@ def test_docstring_examples_run(name: str) -> None:
 def test_the_core_modules_have_examples() -> None:
     attempted = {
         name: doctest.testmod(importlib.import_module(name)).attempted
-        for name in ("midibuffer.buffer", "midibuffer.message", "midibuffer.async_producer")
+        for name in (
+            "midibuffer.buffer",
+            "midibuffer.data.message",
+            "midibuffer.adapters.async_producer",
+        )
     }
     assert all(attempted.values()), attempted
 

@@ -17,9 +17,9 @@ import pytest
 
 from midibuffer import MidiMessage, midi_buffer
 from midibuffer.audio import AudioOutput
-from midibuffer.jackd import JackServer
-from midibuffer.render import AudioBlock
+from midibuffer.io.render import AudioBlock
 from midibuffer.scheduler import BlockEvents
+from midibuffer.testing.jackd import JackServer
 
 from harness import unless_xruns_spoil_it
 from midi_sender import SenderProcess

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from midibuffer import InvalidMidiMessage, MidiMessage
-from midibuffer.message import MAX_SYSEX_BYTES
+from midibuffer.data.message import MAX_SYSEX_BYTES
 
 NOTE_ON = b"\x90\x3c\x64"
 

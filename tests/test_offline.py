@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from midibuffer import MidiMessage, midi_buffer
+from midibuffer.io.render import AudioBlock
 from midibuffer.offline import OfflineOutput
-from midibuffer.render import AudioBlock
 from midibuffer.scheduler import BlockEvents
 from midibuffer.synth import PolySynth
 

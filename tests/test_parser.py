@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from midibuffer import InvalidMidiMessage, MidiMessage, MidiParser
-from midibuffer.message import MAX_SYSEX_BYTES
-from midibuffer.parser import ParserStats
+from midibuffer.data.message import MAX_SYSEX_BYTES
+from midibuffer.data.parser import ParserStats
 
 
 def parse(*chunks: bytes) -> tuple[list[bytes], ParserStats]:

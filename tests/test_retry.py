@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from midibuffer.retry import DrainTracker
+from midibuffer.adapters.retry import DrainTracker
 
 MIN, MAX = 0.000_25, 0.05
 

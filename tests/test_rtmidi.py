@@ -42,7 +42,7 @@ from typing import Any
 
 import pytest
 
-from midibuffer.jackd import JackServer
+from midibuffer.testing.jackd import JackServer
 
 from harness import PollingConsumer, unless_xruns_spoil_it
 from midi_sender import SenderProcess

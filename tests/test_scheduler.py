@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from midibuffer import MidiBufferConsumer, MidiBufferProducer, MidiMessage, midi_buffer
-from midibuffer.scheduler import DRIFT, RESYNC_BLOCKS, BlockScheduler, StreamClock
+from midibuffer.adapters.scheduler import DRIFT, RESYNC_BLOCKS, BlockScheduler, StreamClock
 
 RATE = 48_000
 FRAMES = 64

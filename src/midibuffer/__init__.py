@@ -2,9 +2,12 @@
 
 The core (this package's top level) needs only anyio. The optional parts are
 submodules: :mod:`midibuffer.rtmidi` (MIDI input, ``midibuffer[rtmidi]``),
-:mod:`midibuffer.audio` (audio output, ``midibuffer[audio]``),
-:mod:`midibuffer.scheduler` (sample-accurate block timing) and
-:mod:`midibuffer.realtime` (the GIL-aware real-time mode).
+:mod:`midibuffer.audio` and :mod:`midibuffer.offline` (audio output,
+``midibuffer[audio]``), :mod:`midibuffer.scheduler` (sample-accurate block
+timing), :mod:`midibuffer.realtime` (the GIL-aware real-time mode) and
+:mod:`midibuffer.synth` (a small synthesizer). Those are the public paths;
+the code lives in layers, one folder each (``docs/design.md``): ``data`` →
+``buffer`` → ``adapters`` → ``io`` → ``app``.
 
 >>> from midibuffer import midi_buffer, MidiMessage
 >>> producer, consumer = midi_buffer(64)
@@ -14,8 +17,9 @@ True
 <MidiMessage note_on channel=0 note=60 velocity=100>
 """
 
-from midibuffer.async_producer import AsyncMidiProducer
-from midibuffer.blocking_producer import BlockingMidiProducer
+from midibuffer.adapters.async_producer import AsyncMidiProducer
+from midibuffer.adapters.blocking_producer import BlockingMidiProducer
+from midibuffer.adapters.retry import SenderStats
 from midibuffer.buffer import (
     MAX_CAPACITY,
     BufferStats,
@@ -23,19 +27,19 @@ from midibuffer.buffer import (
     MidiBufferProducer,
     midi_buffer,
 )
+from midibuffer.data.message import MAX_SYSEX_BYTES, MidiMessage
+from midibuffer.data.parser import MidiParser, ParserStats
 from midibuffer.errors import (
     AbandonedError,
     AudioBackendUnavailable,
     AudioDeviceNotFound,
     ClosedEndpointError,
+    EndpointInUseError,
     InvalidMidiMessage,
     MidiBackendUnavailable,
     MidiBufferError,
     MidiPortNotFound,
 )
-from midibuffer.message import MAX_SYSEX_BYTES, MidiMessage
-from midibuffer.parser import MidiParser, ParserStats
-from midibuffer.retry import SenderStats
 
 __all__ = [
     "MAX_CAPACITY",
@@ -47,6 +51,7 @@ __all__ = [
     "BlockingMidiProducer",
     "BufferStats",
     "ClosedEndpointError",
+    "EndpointInUseError",
     "InvalidMidiMessage",
     "MidiBackendUnavailable",
     "MidiBufferConsumer",

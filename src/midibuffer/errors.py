@@ -6,11 +6,13 @@ The vocabulary is deliberately small (modelled on anyio's streams):
 * :class:`ClosedEndpointError` -- you used an endpoint after *you* closed it.
 * :class:`AbandonedError` -- the *other* end is gone (closed or garbage
   collected) and the operation cannot succeed any more.
+* :class:`EndpointInUseError` -- the end already belongs to an adapter (or,
+  for shared buffers, to another process): one owner per end.
 * :class:`MidiBackendUnavailable` and :class:`MidiPortNotFound` -- raised by
-  :mod:`midibuffer.rtmidi` (the optional ``rtmidi`` extra) when no MIDI
+  :mod:`midibuffer.io.midi_input` (the optional ``rtmidi`` extra) when no MIDI
   backend works, or no port has the name asked for.
 * :class:`AudioBackendUnavailable` and :class:`AudioDeviceNotFound` -- the
-  same for :mod:`midibuffer.audio` (the optional ``audio`` extra).
+  same for :mod:`midibuffer.io.audio` (the optional ``audio`` extra).
 
 All of them derive from :class:`MidiBufferError`, so ``except
 MidiBufferError`` catches everything the library raises on purpose.
@@ -23,6 +25,7 @@ __all__ = [
     "AudioBackendUnavailable",
     "AudioDeviceNotFound",
     "ClosedEndpointError",
+    "EndpointInUseError",
     "InvalidMidiMessage",
     "MidiBackendUnavailable",
     "MidiBufferError",
@@ -62,8 +65,21 @@ class AbandonedError(MidiBufferError):
     """
 
 
+class EndpointInUseError(MidiBufferError):
+    """The end already has an owner, and an end has exactly one.
+
+    Raised when a second adapter wraps an end that one already wraps: a
+    second :class:`~midibuffer.AsyncMidiProducer`,
+    :class:`~midibuffer.BlockingMidiProducer` or
+    :class:`~midibuffer.rtmidi.MidiInput` on one producer, or a second
+    :class:`~midibuffer.scheduler.BlockScheduler` (which every audio output
+    makes) on one consumer. Closing the adapter, or dropping it, releases the
+    end. The message names the adapter that holds it.
+    """
+
+
 class MidiBackendUnavailable(MidiBufferError, OSError):
-    """No usable rtmidi backend (API): raised by :mod:`midibuffer.rtmidi`.
+    """No usable rtmidi backend (API): raised by :mod:`midibuffer.io.midi_input`.
 
     The message says what is missing and how to fix it, for example on Linux
     without an ALSA sequencer: ``no ALSA sequencer (/dev/snd/seq is
@@ -74,7 +90,7 @@ class MidiBackendUnavailable(MidiBufferError, OSError):
 
 
 class MidiPortNotFound(MidiBufferError, LookupError):
-    """No MIDI port matches the name asked for: raised by :mod:`midibuffer.rtmidi`.
+    """No MIDI port matches the name asked for: raised by :mod:`midibuffer.io.midi_input`.
 
     The message lists the ports that are available. It is a
     :class:`LookupError`.
@@ -82,7 +98,7 @@ class MidiPortNotFound(MidiBufferError, LookupError):
 
 
 class AudioBackendUnavailable(MidiBufferError, OSError):
-    """Audio output cannot work here: raised by :mod:`midibuffer.audio`.
+    """Audio output cannot work here: raised by :mod:`midibuffer.io.audio`.
 
     The message names the fix: ``pip install 'midibuffer[audio]'`` when
     sounddevice is missing, or installing the PortAudio library (Debian:
@@ -93,7 +109,7 @@ class AudioBackendUnavailable(MidiBufferError, OSError):
 
 class AudioDeviceNotFound(MidiBufferError, LookupError):
     """PortAudio has no such output device, no output device at all, or
-    refused the stream's settings: raised by :mod:`midibuffer.audio`.
+    refused the stream's settings: raised by :mod:`midibuffer.io.audio`.
 
     The message lists the output devices that exist.
     """

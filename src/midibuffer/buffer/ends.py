@@ -1,8 +1,8 @@
 """The single-producer/single-consumer MIDI buffer: ``midi_buffer()`` and its two ends.
 
 The hot paths (``try_send``, ``is_full``, ``try_pop``, ``is_empty``) live in a
-core: the C extension ``midibuffer._ring`` where it was built, else the
-pure-Python ``midibuffer._pyring`` (also chosen by setting the environment
+core: the C extension ``midibuffer.buffer._ring`` where it was built, else the
+pure-Python ``midibuffer.buffer._pyring`` (also chosen by setting the environment
 variable ``MIDIBUFFER_PURE_PYTHON=1`` before the import). Both behave the same
 and pass the same tests; the C core is several times faster. The public
 classes here add what is not hot: statistics, closing, ``drain_into``,
@@ -16,20 +16,22 @@ from __future__ import annotations
 
 import operator
 import os
+import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar
 
-from midibuffer.message import MidiMessage
+from midibuffer.data.message import MidiMessage
+from midibuffer.errors import EndpointInUseError
 
 if TYPE_CHECKING:
-    from midibuffer import _ring as _core
+    from midibuffer.buffer import _ring as _core
 elif os.environ.get("MIDIBUFFER_PURE_PYTHON") == "1":
-    from midibuffer import _pyring as _core
+    from midibuffer.buffer import _pyring as _core
 else:
     try:
-        from midibuffer import _ring as _core
+        from midibuffer.buffer import _ring as _core
     except ImportError:  # not built: no C compiler at install time
-        from midibuffer import _pyring as _core
+        from midibuffer.buffer import _pyring as _core
 
 __all__ = [
     "CORE",
@@ -37,7 +39,9 @@ __all__ = [
     "BufferStats",
     "MidiBufferConsumer",
     "MidiBufferProducer",
+    "claim_end",
     "midi_buffer",
+    "release_end",
 ]
 
 MAX_CAPACITY = 1 << 20
@@ -50,9 +54,9 @@ it is several minutes of a saturated cable. Larger values are refused with
 :class:`ValueError` because they are almost certainly a mistake.
 """
 
-CORE: Literal["c", "python"] = "c" if _core.__name__ == "midibuffer._ring" else "python"
-"""Which core runs the hot paths: ``"c"`` (the compiled ``midibuffer._ring``) or
-``"python"`` (``midibuffer._pyring``)."""
+CORE: Literal["c", "python"] = "c" if _core.__name__ == "midibuffer.buffer._ring" else "python"
+"""Which core runs the hot paths: ``"c"`` (the compiled ``midibuffer.buffer._ring``) or
+``"python"`` (``midibuffer.buffer._pyring``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,19 +119,43 @@ def midi_buffer(capacity: int) -> tuple[MidiBufferProducer, MidiBufferConsumer]:
     if not 1 <= capacity <= MAX_CAPACITY:
         raise ValueError(f"capacity must be between 1 and {MAX_CAPACITY}, got {capacity}")
     ring = _core.Ring(capacity)
-    return MidiBufferProducer(ring), MidiBufferConsumer(ring)
+    return MidiBufferProducer._create(ring), MidiBufferConsumer._create(ring)
+
+
+_T = TypeVar("_T")
+
+
+class _NoPublicConstructor(type):
+    """The metaclass of the ends: calling the class raises; factories use ``_create``.
+
+    The idea of trio's ``NoPublicConstructor``: an end made by hand around
+    another end's ring would be a second producer or consumer of one buffer.
+    """
+
+    def __call__(cls, *args: object, **kwargs: object) -> NoReturn:
+        raise TypeError(
+            f"{cls.__name__} cannot be created directly: use midi_buffer(capacity), "
+            "which returns both ends"
+        )
+
+    def _create(cls: type[_T], *args: Any) -> _T:
+        end: Any = type.__call__(cls, *args)
+        end._adapter = None
+        return end  # type: ignore[no-any-return]
 
 
 class _Endpoint:
     """What both ends add to their core: capacity, stats, repr, uniqueness. Not public.
 
-    A mixin without state (the core holds ``_ring`` and the closed flag), so
-    the core's C methods stay the ones found first and fastest.
+    A mixin without state (the core holds ``_ring`` and the closed flag; each
+    end declares the ``_adapter`` slot), so the core's C methods stay the ones
+    found first and fastest.
     """
 
     __slots__ = ()
     _ring: _core.Ring
     _closed: bool
+    _adapter: weakref.ref[object] | None
 
     @property
     def capacity(self) -> int:
@@ -168,7 +196,7 @@ class _Endpoint:
         self.__reduce__()
 
 
-class MidiBufferProducer(_Endpoint, _core.ProducerCore):
+class MidiBufferProducer(_Endpoint, _core.ProducerCore, metaclass=_NoPublicConstructor):
     """The sending end of a :func:`midi_buffer`. Create it with :func:`midi_buffer`.
 
     Owned by one thread at a time (typically a MIDI input thread, or an event
@@ -184,7 +212,7 @@ class MidiBufferProducer(_Endpoint, _core.ProducerCore):
     (False, 64)
     """
 
-    __slots__ = ("__weakref__",)
+    __slots__ = ("__weakref__", "_adapter")
 
     def is_abandoned(self) -> bool:
         """Return ``True`` once the consumer was closed or garbage collected.
@@ -203,7 +231,7 @@ class MidiBufferProducer(_Endpoint, _core.ProducerCore):
         self._close()
 
 
-class MidiBufferConsumer(_Endpoint, _core.ConsumerCore):
+class MidiBufferConsumer(_Endpoint, _core.ConsumerCore, metaclass=_NoPublicConstructor):
     """The receiving end of a :func:`midi_buffer`. Create it with :func:`midi_buffer`.
 
     Owned by one thread at a time, typically the audio callback's. Its
@@ -223,7 +251,7 @@ class MidiBufferConsumer(_Endpoint, _core.ConsumerCore):
     True
     """
 
-    __slots__ = ("__weakref__",)
+    __slots__ = ("__weakref__", "_adapter")
 
     def drain_into(self, out: list[MidiMessage]) -> int:
         """Pop every message that is ready and append it to *out*; return how many.
@@ -234,7 +262,14 @@ class MidiBufferConsumer(_Endpoint, _core.ConsumerCore):
         call ``try_pop`` in a loop instead, or pass a list that already has
         room.
 
+        Nothing is lost: a message leaves the buffer only after
+        ``out.append`` took it. If ``append`` raises, the message it refused
+        stays at the front of the buffer, every earlier one is in *out*, and
+        the exception propagates.
+
         Raises:
+            TypeError: *out* has no callable ``append`` (a tuple, ``None``, a
+                str...); nothing was popped.
             ClosedEndpointError: this consumer was closed.
 
         >>> producer, consumer = midi_buffer(8)
@@ -246,10 +281,17 @@ class MidiBufferConsumer(_Endpoint, _core.ConsumerCore):
         >>> [message.note for message in messages]
         [60, 64, 67]
         """
+        append = getattr(out, "append", None)
+        if not callable(append):
+            raise TypeError(
+                f"drain_into() needs an out with an append() method, such as a list, "
+                f"not {type(out).__name__}; nothing was popped"
+            )
         capacity = self._ring.capacity
         count = 0
-        while count < capacity and (message := _try_pop(self)) is not None:
-            out.append(message)
+        while count < capacity and (message := self._peek()) is not None:
+            append(message)  # if it raises, the message is still in the buffer
+            _try_pop(self)
             count += 1
         return count
 
@@ -296,3 +338,27 @@ class MidiBufferConsumer(_Endpoint, _core.ConsumerCore):
 
 
 _try_pop = MidiBufferConsumer.try_pop  # the core's method, called unbound: no bound-method object
+
+
+def claim_end(end: MidiBufferProducer | MidiBufferConsumer, adapter: object) -> None:
+    """Make *adapter* the one adapter of *end*; adapters call it when they wrap an end.
+
+    The claim holds while *adapter* is alive and has not called
+    :func:`release_end`. Call from the end's owning thread.
+
+    Raises:
+        EndpointInUseError: another adapter that is still alive holds *end*.
+    """
+    holder = None if end._adapter is None else end._adapter()
+    if holder is not None and holder is not adapter:
+        raise EndpointInUseError(
+            f"this {type(end).__name__} already belongs to a {type(holder).__name__}: "
+            "one adapter per end; close that one first"
+        )
+    end._adapter = weakref.ref(adapter)
+
+
+def release_end(end: MidiBufferProducer | MidiBufferConsumer, adapter: object) -> None:
+    """*adapter* lets go of *end* (it was closed). Idempotent; never raises."""
+    if end._adapter is not None and end._adapter() is adapter:
+        end._adapter = None

@@ -1,6 +1,6 @@
 """A private JACK server with the dummy driver: real audio callbacks without hardware.
 
-Used by the tests and ``python -m midibuffer.bench --jack`` on machines
+Used by the tests and ``midibuffer bench --jack`` on machines
 without a sound card. Needs ``jackd`` and ``jack_lsp`` (Debian:
 ``apt install jackd2``).
 

@@ -93,7 +93,7 @@ def check_targets(results: Sequence[CaseResult], targets: Sequence[Target]) -> l
 
 
 def format_report(results: Sequence[CaseResult], targets: Sequence[TargetResult]) -> str:
-    """The table printed by ``python -m midibuffer.bench`` (Markdown, so it can be pasted)."""
+    """The table printed by ``midibuffer bench`` (Markdown, so it can be pasted)."""
     lines = ["| case | subject | ns/op | x midibuffer |", "|---|---|---:|---:|"]
     for result in results:
         ours = next(iter(result.ns_per_op.values()))

@@ -9,15 +9,17 @@ from types import TracebackType
 import anyio
 import anyio.lowlevel
 
-from midibuffer.buffer import MidiBufferProducer
-from midibuffer.errors import not_a_message
-from midibuffer.message import MidiMessage
-from midibuffer.retry import (
+from midibuffer.adapters.retry import (
     DEFAULT_MAX_INTERVAL,
     DEFAULT_MIN_INTERVAL,
     RetryingSender,
+    checked_timeout,
     require_messages,
+    timeout_error,
 )
+from midibuffer.buffer.ends import MidiBufferProducer
+from midibuffer.data.message import MidiMessage
+from midibuffer.errors import not_a_message
 
 __all__ = ["AsyncMidiProducer"]
 
@@ -77,10 +79,13 @@ class AsyncMidiProducer(RetryingSender):
         share this producer are served first come, first served.
 
         Raises:
-            TypeError: *message* is not a MidiMessage (raised before any
-                waiting; the buffer is untouched).
+            TypeError: *message* is not a MidiMessage, or *timeout* is not a
+                number (``bool`` included); raised before any waiting, the
+                buffer untouched.
+            ValueError: *timeout* is NaN or negative (checked first).
             TimeoutError: there was still no room after *timeout* seconds;
-                the message was **not** inserted.
+                the message was **not** inserted. The text says how long
+                was waited.
             ClosedEndpointError: this producer was closed (``aclose()``),
                 before or while waiting.
             AbandonedError: the consumer was closed or garbage collected,
@@ -89,6 +94,7 @@ class AsyncMidiProducer(RetryingSender):
         If the calling task is cancelled while waiting, the message was not
         inserted.
         """
+        timeout = checked_timeout(timeout)
         if not isinstance(message, MidiMessage):
             raise not_a_message(message)
         # Fast path, as in anyio's memory streams: when nobody is waiting
@@ -118,26 +124,33 @@ class AsyncMidiProducer(RetryingSender):
                 buffer, each exactly once, and the others are not; the
                 number inserted shows in ``stats().sent``.
         """
+        timeout = checked_timeout(timeout)
         batch = list(messages)
         require_messages(batch)
         await self._send_all(batch, timeout)
 
     async def _send_all(self, messages: Iterable[MidiMessage], timeout: float | None) -> None:
-        with nullcontext() if timeout is None else anyio.fail_after(timeout):
-            async with self._lock:  # FIFO among this loop's tasks; a checkpoint
-                for message in messages:
-                    pauses = self._pauses(message)
-                    try:
-                        for pause in pauses:
-                            await anyio.sleep(pause)
-                    finally:
-                        pauses.close()
+        started = anyio.current_time()
+        try:
+            with nullcontext() if timeout is None else anyio.fail_after(timeout):
+                async with self._lock:  # FIFO among this loop's tasks; a checkpoint
+                    for message in messages:
+                        pauses = self._pauses(message)
+                        try:
+                            for pause in pauses:
+                                await anyio.sleep(pause)
+                        finally:
+                            pauses.close()
+        except TimeoutError:
+            if timeout is None:  # not ours
+                raise
+            raise timeout_error(timeout, anyio.current_time() - started) from None
 
     async def aclose(self) -> None:
         """Close the producer: the consumer sees the end of the stream once it
         has popped what was sent. Idempotent. Waiting sends then raise
         ClosedEndpointError at their next try."""
-        self._producer.close()
+        self._close()
         await anyio.lowlevel.checkpoint()
 
     async def __aenter__(self) -> AsyncMidiProducer:

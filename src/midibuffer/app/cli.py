@@ -113,7 +113,7 @@ def _positive_int(text: str) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from midibuffer.demo import DemoOptions, run_demo
+    from midibuffer.app.demo import DemoOptions, run_demo
 
     device = int(args.device) if args.device and args.device.isdigit() else args.device
     summary = run_demo(
@@ -133,7 +133,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from midibuffer.bench.__main__ import main as bench_main
+    from midibuffer.app.bench.__main__ import main as bench_main
 
     argv = ["--suite", args.suite, "--rounds", str(args.rounds)]
     argv += ["--jack"] * args.jack + ["--check"] * args.check
@@ -155,7 +155,7 @@ def _midi_port_lines() -> list[str]:
     try:
         import rtmidi
 
-        from midibuffer import rtmidi as midi
+        from midibuffer.io import midi_backend as midi
     except ModuleNotFoundError:
         return ["python-rtmidi is not installed: pip install 'midibuffer[rtmidi]'"]
     except ImportError as error:  # installed, but a system library is missing
@@ -174,8 +174,8 @@ def _midi_port_lines() -> list[str]:
 
 
 def _audio_device_lines() -> list[str]:
-    from midibuffer.audio import output_devices
     from midibuffer.errors import AudioBackendUnavailable
+    from midibuffer.io.audio import output_devices
 
     try:
         devices = output_devices()
@@ -194,8 +194,8 @@ def _audio_device_lines() -> list[str]:
 
 
 def _monitor(args: argparse.Namespace) -> int:
-    from midibuffer.buffer import midi_buffer
-    from midibuffer.rtmidi import open_input, open_virtual_input
+    from midibuffer.buffer.ends import midi_buffer
+    from midibuffer.io.midi_input import open_input, open_virtual_input
 
     producer, consumer = midi_buffer(1024)
     opener = open_virtual_input if args.virtual else open_input

@@ -24,9 +24,10 @@ import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
-from midibuffer.buffer import MidiBufferProducer
+from midibuffer.buffer.ends import MidiBufferProducer, claim_end, release_end
+from midibuffer.checks import checked_seconds
+from midibuffer.data.message import MidiMessage
 from midibuffer.errors import AbandonedError, not_a_message
-from midibuffer.message import MidiMessage
 
 __all__ = ["DEFAULT_MAX_INTERVAL", "DEFAULT_MIN_INTERVAL", "SenderStats"]
 
@@ -183,8 +184,9 @@ class RetryingSender:
             raise TypeError(
                 f"expected the MidiBufferProducer from midi_buffer(), not {type(producer).__name__}"
             )
-        self._producer = producer
         self._tracker = DrainTracker(min_interval, max_interval)
+        claim_end(producer, self)  # last: nothing else can fail after the claim
+        self._producer = producer
         self._clock = clock
         self._sent = self._dropped = self._waits = self._retries = 0
         self._total_wait = self._max_wait = 0.0
@@ -215,6 +217,11 @@ class RetryingSender:
     def is_abandoned(self) -> bool:
         """``True`` once the consumer was closed or garbage collected. Never raises."""
         return self._producer.is_abandoned()
+
+    def _close(self) -> None:
+        """Close the producer and let go of it (another adapter may wrap it now)."""
+        self._producer.close()
+        release_end(self._producer, self)
 
     def stats(self) -> SenderStats:
         """A :class:`SenderStats` snapshot. Never raises."""
@@ -272,6 +279,24 @@ class RetryingSender:
             waited = self._clock() - started
             self._total_wait += waited
             self._max_wait = max(self._max_wait, waited)
+
+
+def checked_timeout(timeout: object) -> float | None:
+    """*timeout* in seconds (``None``: wait as long as needed), checked before anything else.
+
+    Raises:
+        TypeError: not a number, or a ``bool`` (``True`` is not a duration).
+        ValueError: NaN or negative.
+    """
+    return None if timeout is None else checked_seconds("timeout", timeout)
+
+
+def timeout_error(timeout: float, waited: float) -> TimeoutError:
+    """The error a send raises when *timeout* ran out after *waited* seconds."""
+    return TimeoutError(
+        f"no room in the buffer: waited {waited:.3f} s (timeout={timeout:g} s); "
+        "the message was not sent"
+    )
 
 
 def require_messages(messages: list[MidiMessage]) -> None:

@@ -13,12 +13,12 @@ arbitrary points. The parser follows the MIDI 1.0 stream rules:
 * **Garbage is skipped, never raised.** A data byte with no message to
   belong to, an undefined status byte, a message cut short by a new status
   byte, and a SysEx longer than
-  :data:`~midibuffer.message.MAX_SYSEX_BYTES` are dropped and counted in
+  :data:`~midibuffer.MAX_SYSEX_BYTES` are dropped and counted in
   :meth:`MidiParser.stats`, and parsing resumes at the next status byte.
 
 Every message produced is valid by construction, so it is built without
 being checked again. The lengths come from the table of
-:mod:`midibuffer.message`, the one place that knows them.
+:mod:`midibuffer.data.message`, the one place that knows them.
 
 ``mido.Parser`` differs: it has no running status, a real-time byte outside
 SysEx throws away the message in progress, and an undefined 0xF4/0xF5 is
@@ -29,16 +29,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from midibuffer.message import (
-    _SPECS,
-    _SYSEX_END,
-    _SYSEX_START,
-    MAX_SYSEX_BYTES,
-    MidiMessage,
-    _as_bytes,
-    _checked_time,
-    _Data,
-)
+from midibuffer.data.coerce import Data, as_bytes, checked_time
+from midibuffer.data.message import MidiMessage
+from midibuffer.data.spec import MAX_SYSEX_BYTES, SPECS, SYSEX_END, SYSEX_START
 
 __all__ = ["MidiParser", "ParserStats"]
 
@@ -55,7 +48,7 @@ class ParserStats:
         truncated_messages: messages cut short by a status byte (other than
             real-time) before they were complete, SysEx included.
         oversized_sysex: SysEx messages discarded because they grew past
-            :data:`~midibuffer.message.MAX_SYSEX_BYTES`.
+            :data:`~midibuffer.MAX_SYSEX_BYTES`.
 
     >>> parser = MidiParser()
     >>> _ = parser.feed(b"\\x3c\\x90\\x3c\\x80\\x3c\\x00")
@@ -70,7 +63,7 @@ class ParserStats:
 
 
 class MidiParser:
-    """Split a raw MIDI byte stream into :class:`~midibuffer.message.MidiMessage` objects.
+    """Split a raw MIDI byte stream into :class:`~midibuffer.data.message.MidiMessage` objects.
 
     Owned by one thread: it keeps the stream's state between calls to
     :meth:`feed` and takes no lock, so two threads must not use it at the
@@ -103,7 +96,7 @@ class MidiParser:
         self._discarding = False  # inside a SysEx that grew too long, until its end
         self._messages = self._skipped = self._truncated = self._oversized = 0
 
-    def feed(self, data: _Data, time: float | None = None) -> list[MidiMessage]:
+    def feed(self, data: Data, time: float | None = None) -> list[MidiMessage]:
         """Parse the next bytes of the stream; return the messages they complete.
 
         *data* is bytes-like or an iterable of ints. A message may start in
@@ -127,12 +120,12 @@ class MidiParser:
         >>> parser.feed([0xF7])
         [<MidiMessage sysex length=4 data=F0 01 02 F7>]
         """
-        stamp = _checked_time(time)
+        stamp = checked_time(time)
         found: list[MidiMessage] = []
         message = self._message
-        for byte in _as_bytes(data):
+        for byte in as_bytes(data):
             if byte >= 0xF8:  # real-time: out at once, whatever is in progress
-                if byte in _SPECS:
+                if byte in SPECS:
                     found.append(MidiMessage._trusted(bytes((byte,)), stamp))
                 else:
                     self._skipped += 1  # undefined 0xF9 or 0xFD
@@ -141,7 +134,7 @@ class MidiParser:
             elif message or self._running:
                 if not message:  # running status: the status byte is implied
                     message.append(self._running)
-                    self._length = _SPECS[self._running].length
+                    self._length = SPECS[self._running].length
                 message.append(byte)
                 if len(message) == self._length:
                     found.append(MidiMessage._trusted(bytes(message), stamp))
@@ -158,7 +151,7 @@ class MidiParser:
     def _status_byte(self, byte: int, found: list[MidiMessage], stamp: float | None) -> None:
         """Take a status byte 0x80..0xF7: it ends what was in progress, and running status."""
         message = self._message
-        ends_sysex = byte == _SYSEX_END and (self._discarding or message[:1] == b"\xf0")
+        ends_sysex = byte == SYSEX_END and (self._discarding or message[:1] == b"\xf0")
         if message:
             if ends_sysex:
                 message.append(byte)
@@ -170,7 +163,7 @@ class MidiParser:
         self._running = 0
         if ends_sysex:
             return
-        spec = _SPECS.get(byte)
+        spec = SPECS.get(byte)
         if spec is None:
             self._skipped += 1  # undefined 0xF4 or 0xF5, or 0xF7 outside SysEx
         elif spec.length == 1:  # tune request
@@ -178,7 +171,7 @@ class MidiParser:
         else:
             message.append(byte)
             self._length = spec.length
-            if byte < _SYSEX_START:
+            if byte < SYSEX_START:
                 self._running = byte
 
     def reset(self) -> None:

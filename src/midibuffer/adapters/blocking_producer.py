@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
+from midibuffer.adapters.retry import RetryingSender, checked_timeout, timeout_error
+from midibuffer.data.message import MidiMessage
 from midibuffer.errors import not_a_message
-from midibuffer.message import MidiMessage
-from midibuffer.retry import RetryingSender
 
 __all__ = ["BlockingMidiProducer"]
 
@@ -27,7 +27,7 @@ class BlockingMidiProducer(RetryingSender):
     >>> sender.send(MidiMessage.note_off(0, 60), timeout=0.01)
     Traceback (most recent call last):
     ...
-    TimeoutError: no room in the buffer after 0.01 s
+    TimeoutError: no room in the buffer: waited 0.0... s (timeout=0.01 s); the message was not sent
     >>> sender.stats().waits
     1
     """
@@ -38,22 +38,25 @@ class BlockingMidiProducer(RetryingSender):
         Owning thread only.
 
         Raises:
-            TypeError: *message* is not a MidiMessage (before any waiting).
+            TypeError: *message* is not a MidiMessage, or *timeout* is not a
+                number (``bool`` included); checked before any waiting.
+            ValueError: *timeout* is NaN or negative (checked first).
             TimeoutError: still no room after *timeout* seconds; the message
-                was **not** inserted.
+                was **not** inserted. The text says how long was waited.
             ClosedEndpointError: this producer was closed.
             AbandonedError: the consumer was closed or garbage collected.
         """
+        timeout = checked_timeout(timeout)
         if not isinstance(message, MidiMessage):
             raise not_a_message(message)
-        deadline = None if timeout is None else time.monotonic() + timeout
+        started = time.monotonic()
         pauses = self._pauses(message)
         try:
             for pause in pauses:
-                if deadline is not None:
-                    remaining = deadline - time.monotonic()
+                if timeout is not None:
+                    remaining = started + timeout - time.monotonic()
                     if remaining <= 0:
-                        raise TimeoutError(f"no room in the buffer after {timeout} s")
+                        raise timeout_error(timeout, time.monotonic() - started)
                     pause = min(pause, remaining)
                 time.sleep(pause)
         finally:
@@ -61,4 +64,4 @@ class BlockingMidiProducer(RetryingSender):
 
     def close(self) -> None:
         """Close the producer; the consumer sees the end of the stream. Idempotent."""
-        self._producer.close()
+        self._close()

@@ -38,7 +38,6 @@ __all__ = [
     "check_async_targets",
     "format_async_report",
     "measure_async_cases",
-    "run_async_cases",
 ]
 
 MESSAGE = MidiMessage.note_on(0, 60, 100)
@@ -345,7 +344,7 @@ def check_async_targets(results: list[AsyncResult]) -> list[AsyncTarget]:
 
 
 def format_async_report(results: list[AsyncResult], targets: list[AsyncTarget]) -> str:
-    """Markdown tables, in the style of :func:`~midibuffer.bench.timing.format_report`."""
+    """Markdown tables, in the style of :func:`~midibuffer.app.bench.timing.format_report`."""
     lines = [
         "| subject | sender µs CPU/message | consumer µs/poll | messages/poll "
         "| wake p50 / p99 (periods) | wake after stall (periods) | CPU while blocked % |",
@@ -364,9 +363,3 @@ def format_async_report(results: list[AsyncResult], targets: list[AsyncTarget]) 
             f"| {target.wording} | {target.value:.3f} | {goal} | {'yes' if target.met else 'NO'} |"
         )
     return "\n".join(lines)
-
-
-def run_async_cases() -> str:
-    """Measure, check and format: the report printed by ``python -m midibuffer.bench``."""
-    results = measure_async_cases()
-    return format_async_report(results, check_async_targets(results))

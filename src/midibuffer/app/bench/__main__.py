@@ -1,4 +1,4 @@
-"""``python -m midibuffer.bench``: run the benchmark cases and print the tables."""
+"""``midibuffer bench``: run the benchmark cases and print the tables."""
 
 from __future__ import annotations
 
@@ -7,16 +7,16 @@ import platform
 import sys
 from pathlib import Path
 
-from midibuffer.bench import async_cases, buffer_cases
-from midibuffer.bench.timing import CaseResult, check_targets, format_report, run_cases
-from midibuffer.buffer import CORE
+from midibuffer.app.bench import async_cases, buffer_cases
+from midibuffer.app.bench.timing import CaseResult, check_targets, format_report, run_cases
+from midibuffer.buffer.ends import CORE
 
 
 def run_gil_suite(*, seconds: float, jack: bool, required: bool) -> str:
     """The GIL scenario's table, or one line saying why it could not run."""
-    from midibuffer.bench import gil_cases
+    from midibuffer.app.bench import gil_cases
     from midibuffer.errors import AudioBackendUnavailable, AudioDeviceNotFound
-    from midibuffer.jackd import JackServer
+    from midibuffer.testing.jackd import JackServer
 
     header = (
         f"# GIL scenario: {gil_cases.STEP * 1e3:g} ms pure-Python steps in an asyncio task, "
@@ -41,7 +41,7 @@ def run_gil_suite(*, seconds: float, jack: bool, required: bool) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m midibuffer.bench",
+        prog="midibuffer bench",
         description="Time midibuffer against its peers in one run and print ratios.",
     )
     parser.add_argument(
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(run_gil_suite(seconds=args.seconds, jack=args.jack, required=args.suite == "gil"))
     if args.plot:
-        from midibuffer.bench.plot import plot_results
+        from midibuffer.app.bench.plot import plot_results
 
         print(f"\n# plot: {plot_results(results, async_results, Path(args.plot))}")
     return 1 if args.check and not met else 0

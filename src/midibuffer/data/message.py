@@ -23,195 +23,23 @@ reject it. Kinds use mido's type names, so :meth:`MidiMessage.to_mido` and
 from __future__ import annotations
 
 import importlib
-import math
-import operator
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from types import ModuleType
-from typing import TYPE_CHECKING, NamedTuple, NoReturn, final
+from typing import TYPE_CHECKING, NoReturn, final
 
-from midibuffer.errors import InvalidMidiMessage
+from midibuffer.data.coerce import (
+    Data,
+    as_bytes,
+    checked_field,
+    checked_time,
+    data_byte,
+)
+from midibuffer.data.spec import MAX_SYSEX_BYTES, SPECS, SYSEX_START, VARIABLE, validate
 
 if TYPE_CHECKING:
     import mido  # type: ignore[import-untyped]  # mido ships no type hints
 
 __all__ = ["MAX_SYSEX_BYTES", "MidiMessage"]
-
-MAX_SYSEX_BYTES = 65_536
-"""The longest SysEx message accepted, in bytes, counting the 0xF0 and 0xF7 (64 KiB).
-
-A message this long takes 21 seconds on a MIDI 1.0 cable (3,125 bytes a
-second), so devices split longer dumps into several messages. The limit
-bounds the memory a stream that lost its final 0xF7 can make the parser
-hold.
-"""
-
-_SYSEX_START = 0xF0
-_SYSEX_END = 0xF7
-_VARIABLE = 0  # the length of a SysEx message: not fixed
-
-
-class _Spec(NamedTuple):
-    """What a status byte says about its message."""
-
-    kind: str  # mido's type name
-    length: int  # total bytes, status byte included; _VARIABLE for SysEx
-    fields: dict[str, int]  # named field -> index of the byte holding it
-
-
-def _specs() -> dict[int, _Spec]:
-    """Build the one table of MIDI 1.0 status bytes; undefined ones are absent."""
-    channel_voice = {
-        0x80: _Spec("note_off", 3, {"note": 1, "velocity": 2}),
-        0x90: _Spec("note_on", 3, {"note": 1, "velocity": 2}),
-        0xA0: _Spec("polytouch", 3, {"note": 1, "value": 2}),
-        0xB0: _Spec("control_change", 3, {"control": 1, "value": 2}),
-        0xC0: _Spec("program_change", 2, {"program": 1}),
-        0xD0: _Spec("aftertouch", 2, {"value": 1}),
-        0xE0: _Spec("pitchwheel", 3, {"pitch": 1}),
-    }
-    system = {
-        0xF0: _Spec("sysex", _VARIABLE, {}),
-        0xF1: _Spec("quarter_frame", 2, {"frame_type": 1, "frame_value": 1}),
-        0xF2: _Spec("songpos", 3, {"pos": 1}),
-        0xF3: _Spec("song_select", 2, {"song": 1}),
-        0xF6: _Spec("tune_request", 1, {}),
-        0xF8: _Spec("clock", 1, {}),
-        0xFA: _Spec("start", 1, {}),
-        0xFB: _Spec("continue", 1, {}),
-        0xFC: _Spec("stop", 1, {}),
-        0xFE: _Spec("active_sensing", 1, {}),
-        0xFF: _Spec("reset", 1, {}),
-    }
-    table = {
-        status | channel: spec for status, spec in channel_voice.items() for channel in range(16)
-    }
-    return table | system
-
-
-_SPECS = _specs()
-"""Status byte -> its spec, for every defined status byte. Used by the parser too."""
-
-_Data = bytes | bytearray | memoryview | Iterable[int]
-_BYTES_LIKE = (bytes, bytearray, memoryview)
-
-
-def _as_bytes(data: _Data) -> bytes:
-    """Return *data* as ``bytes``, naming the first item that is not a byte.
-
-    Bytes-like objects are taken as raw bytes. Other iterables must yield
-    ints (or objects with ``__index__``, such as numpy integers) in 0..255;
-    ``bool`` is refused because ``True`` is almost certainly a mistake.
-    """
-    if isinstance(data, _BYTES_LIKE):
-        return bytes(data)
-    if isinstance(data, str):
-        raise TypeError("MIDI data must be bytes-like or an iterable of ints, not str")
-    try:
-        iterator = iter(data)
-    except TypeError:
-        raise TypeError(
-            f"MIDI data must be bytes-like or an iterable of ints, not {type(data).__name__}"
-        ) from None
-    items = list(iterator)
-    try:
-        converted = bytes(items)
-    except (TypeError, ValueError):
-        _check_items(items)
-        raise
-    if bool in map(type, items):
-        _check_items(items)
-    return converted
-
-
-def _check_items(items: list[int]) -> None:
-    """Raise an error naming the first item that is not an int in 0..255.
-
-    It replaces the less precise error of ``bytes()``, hence ``from None``.
-    """
-    for position, item in enumerate(items):
-        if not 0 <= _as_int(item, f"item {item!r} at position {position}") <= 0xFF:
-            raise InvalidMidiMessage(
-                f"item {item} at position {position} is not a byte (0..255)"
-            ) from None
-
-
-def _as_int(value: object, what: str) -> int:
-    """Return *value* as an int, if it is one or has ``__index__``; bools are refused."""
-    if type(value) is int:
-        return value
-    if isinstance(value, bool) or not hasattr(value, "__index__"):
-        raise TypeError(f"{what} must be an int, not {type(value).__name__}") from None
-    return operator.index(value)
-
-
-def _checked_time(time: float | None) -> float | None:
-    """Return *time* as a float (or ``None``); refuse bools, non-numbers and NaN/inf."""
-    if time is None:
-        return None
-    if isinstance(time, bool) or not isinstance(time, (int, float)):
-        raise TypeError(f"time must be a float or None, not {type(time).__name__}")
-    if not math.isfinite(time):
-        raise ValueError(f"time must be finite, got {time}")
-    return float(time)
-
-
-def _validate(data: bytes) -> None:
-    """Raise :class:`InvalidMidiMessage` unless *data* is exactly one valid message."""
-    if not data:
-        raise InvalidMidiMessage("empty message: a MIDI message starts with a status byte")
-    status = data[0]
-    spec = _SPECS.get(status)
-    if spec is None:
-        raise InvalidMidiMessage(f"{_not_a_status(status)} at position 0")
-    length = len(data)
-    if spec.length != _VARIABLE:
-        if length != spec.length:
-            raise _wrong_length(spec, data)
-        end = length
-    else:
-        if length > MAX_SYSEX_BYTES:
-            raise InvalidMidiMessage(
-                f"sysex of {length} bytes is over MAX_SYSEX_BYTES ({MAX_SYSEX_BYTES})"
-            )
-        if length < 2 or data[-1] != _SYSEX_END:
-            raise InvalidMidiMessage(
-                f"sysex must end with 0xF7, not 0x{data[-1]:02X} at position {length - 1}"
-            )
-        end = length - 1
-    if not data[1:end].isascii():  # some data byte has its top bit set
-        position = next(i for i in range(1, end) if data[i] > 0x7F)
-        raise InvalidMidiMessage(
-            f"{spec.kind} data byte 0x{data[position]:02X} at position {position} is > 0x7F"
-        )
-
-
-def _not_a_status(byte: int) -> str:
-    if byte < 0x80:
-        return f"first byte 0x{byte:02X} is a data byte, not a status byte"
-    if byte == _SYSEX_END:
-        return "status byte 0xF7 (end of sysex) without a 0xF0 before it"
-    return f"status byte 0x{byte:02X} is undefined in MIDI 1.0"
-
-
-def _wrong_length(spec: _Spec, data: bytes) -> InvalidMidiMessage:
-    length = len(data)
-    if length < spec.length:
-        detail = f"missing byte at position {length}"
-    else:
-        detail = f"extra byte 0x{data[spec.length]:02X} at position {spec.length}"
-    return InvalidMidiMessage(f"{spec.kind} needs {spec.length} bytes, got {length}: {detail}")
-
-
-def _checked(name: str, value: int, low: int, high: int) -> int:
-    """Return argument *name* of a named constructor if it is an int in low..high."""
-    value = _as_int(value, name)
-    if not low <= value <= high:
-        raise InvalidMidiMessage(f"{name} must be in {low}..{high}, got {value}")
-    return value
-
-
-def _data_byte(name: str, value: int) -> int:
-    return _checked(name, value, 0, 0x7F)
 
 
 @final
@@ -248,11 +76,11 @@ class MidiMessage:
     _data: bytes
     _time: float | None
 
-    def __new__(cls, data: _Data, *, time: float | None = None) -> MidiMessage:
+    def __new__(cls, data: Data, *, time: float | None = None) -> MidiMessage:
         if type(data) is not bytes:
-            data = _as_bytes(data)
-        _validate(data)
-        return cls._trusted(data, time if time is None else _checked_time(time))
+            data = as_bytes(data)
+        validate(data)
+        return cls._trusted(data, time if time is None else checked_time(time))
 
     @classmethod
     def _trusted(cls, data: bytes, time: float | None) -> MidiMessage:
@@ -280,7 +108,7 @@ class MidiMessage:
         <MidiMessage note_on channel=9 note=36 velocity=127>
         """
         return cls._channel_voice(
-            0x90, channel, time, _data_byte("note", note), _data_byte("velocity", velocity)
+            0x90, channel, time, data_byte("note", note), data_byte("velocity", velocity)
         )
 
     @classmethod
@@ -299,7 +127,7 @@ class MidiMessage:
         <MidiMessage note_off channel=0 note=60 velocity=0>
         """
         return cls._channel_voice(
-            0x80, channel, time, _data_byte("note", note), _data_byte("velocity", velocity)
+            0x80, channel, time, data_byte("note", note), data_byte("velocity", velocity)
         )
 
     @classmethod
@@ -318,7 +146,7 @@ class MidiMessage:
         <MidiMessage polytouch channel=0 note=60 value=33>
         """
         return cls._channel_voice(
-            0xA0, channel, time, _data_byte("note", note), _data_byte("value", value)
+            0xA0, channel, time, data_byte("note", note), data_byte("value", value)
         )
 
     @classmethod
@@ -337,7 +165,7 @@ class MidiMessage:
         <MidiMessage control_change channel=0 control=7 value=100>
         """
         return cls._channel_voice(
-            0xB0, channel, time, _data_byte("control", control), _data_byte("value", value)
+            0xB0, channel, time, data_byte("control", control), data_byte("value", value)
         )
 
     @classmethod
@@ -355,7 +183,7 @@ class MidiMessage:
         >>> MidiMessage.program_change(3, 12)
         <MidiMessage program_change channel=3 program=12>
         """
-        return cls._channel_voice(0xC0, channel, time, _data_byte("program", program))
+        return cls._channel_voice(0xC0, channel, time, data_byte("program", program))
 
     @classmethod
     def aftertouch(cls, channel: int, value: int, *, time: float | None = None) -> MidiMessage:
@@ -370,7 +198,7 @@ class MidiMessage:
         >>> MidiMessage.aftertouch(0, 90)
         <MidiMessage aftertouch channel=0 value=90>
         """
-        return cls._channel_voice(0xD0, channel, time, _data_byte("value", value))
+        return cls._channel_voice(0xD0, channel, time, data_byte("value", value))
 
     @classmethod
     def pitchwheel(cls, channel: int, pitch: int, *, time: float | None = None) -> MidiMessage:
@@ -387,7 +215,7 @@ class MidiMessage:
         >>> MidiMessage.pitchwheel(0, -8192).data.hex(" ")
         'e0 00 00'
         """
-        unsigned = _checked("pitch", pitch, -8192, 8191) + 8192
+        unsigned = checked_field("pitch", pitch, -8192, 8191) + 8192
         return cls._channel_voice(0xE0, channel, time, unsigned & 0x7F, unsigned >> 7)
 
     @classmethod
@@ -395,11 +223,11 @@ class MidiMessage:
         cls, status: int, channel: int, time: float | None, *data_bytes: int
     ) -> MidiMessage:
         """Build a channel voice message from already checked data bytes."""
-        status |= _checked("channel", channel, 0, 15)
-        return cls._trusted(bytes((status, *data_bytes)), _checked_time(time))
+        status |= checked_field("channel", channel, 0, 15)
+        return cls._trusted(bytes((status, *data_bytes)), checked_time(time))
 
     @classmethod
-    def sysex(cls, payload: _Data, *, time: float | None = None) -> MidiMessage:
+    def sysex(cls, payload: Data, *, time: float | None = None) -> MidiMessage:
         """Build a SysEx message around *payload*, the bytes between 0xF0 and 0xF7.
 
         Any thread. The message is ``len(payload) + 2`` bytes long.
@@ -413,7 +241,7 @@ class MidiMessage:
         >>> MidiMessage.sysex([0x7E, 0x7F, 0x06, 0x01])
         <MidiMessage sysex length=6 data=F0 7E 7F 06 01 F7>
         """
-        return cls(b"\xf0" + _as_bytes(payload) + b"\xf7", time=time)
+        return cls(b"\xf0" + as_bytes(payload) + b"\xf7", time=time)
 
     @classmethod
     def quarter_frame(
@@ -429,9 +257,9 @@ class MidiMessage:
         >>> MidiMessage.quarter_frame(7, 3)
         <MidiMessage quarter_frame frame_type=7 frame_value=3>
         """
-        frame_type = _checked("frame_type", frame_type, 0, 7)
-        frame_value = _checked("frame_value", frame_value, 0, 15)
-        return cls._trusted(bytes((0xF1, frame_type << 4 | frame_value)), _checked_time(time))
+        frame_type = checked_field("frame_type", frame_type, 0, 7)
+        frame_value = checked_field("frame_value", frame_value, 0, 15)
+        return cls._trusted(bytes((0xF1, frame_type << 4 | frame_value)), checked_time(time))
 
     @classmethod
     def songpos(cls, pos: int, *, time: float | None = None) -> MidiMessage:
@@ -445,8 +273,8 @@ class MidiMessage:
         >>> MidiMessage.songpos(300).data.hex(" ")
         'f2 2c 02'
         """
-        pos = _checked("pos", pos, 0, 0x3FFF)
-        return cls._trusted(bytes((0xF2, pos & 0x7F, pos >> 7)), _checked_time(time))
+        pos = checked_field("pos", pos, 0, 0x3FFF)
+        return cls._trusted(bytes((0xF2, pos & 0x7F, pos >> 7)), checked_time(time))
 
     @classmethod
     def song_select(cls, song: int, *, time: float | None = None) -> MidiMessage:
@@ -460,7 +288,7 @@ class MidiMessage:
         >>> MidiMessage.song_select(5)
         <MidiMessage song_select song=5>
         """
-        return cls._trusted(bytes((0xF3, _data_byte("song", song))), _checked_time(time))
+        return cls._trusted(bytes((0xF3, data_byte("song", song))), checked_time(time))
 
     @classmethod
     def clock(cls, *, time: float | None = None) -> MidiMessage:
@@ -476,7 +304,7 @@ class MidiMessage:
         >>> MidiMessage.clock(time=1.5)
         <MidiMessage clock time=1.5>
         """
-        return cls._trusted(b"\xf8", _checked_time(time))
+        return cls._trusted(b"\xf8", checked_time(time))
 
     @classmethod
     def start(cls, *, time: float | None = None) -> MidiMessage:
@@ -489,7 +317,7 @@ class MidiMessage:
         >>> MidiMessage.start().kind
         'start'
         """
-        return cls._trusted(b"\xfa", _checked_time(time))
+        return cls._trusted(b"\xfa", checked_time(time))
 
     @classmethod
     def continue_(cls, *, time: float | None = None) -> MidiMessage:
@@ -502,7 +330,7 @@ class MidiMessage:
         >>> MidiMessage.continue_().kind
         'continue'
         """
-        return cls._trusted(b"\xfb", _checked_time(time))
+        return cls._trusted(b"\xfb", checked_time(time))
 
     @classmethod
     def stop(cls, *, time: float | None = None) -> MidiMessage:
@@ -515,7 +343,7 @@ class MidiMessage:
         >>> MidiMessage.stop().kind
         'stop'
         """
-        return cls._trusted(b"\xfc", _checked_time(time))
+        return cls._trusted(b"\xfc", checked_time(time))
 
     # --- mido ----------------------------------------------------------------------------
 
@@ -586,7 +414,7 @@ class MidiMessage:
         >>> MidiMessage.start().with_time(12.5)
         <MidiMessage start time=12.5>
         """
-        return MidiMessage._trusted(self._data, _checked_time(time))
+        return MidiMessage._trusted(self._data, checked_time(time))
 
     def __bytes__(self) -> bytes:
         return self._data
@@ -615,7 +443,7 @@ class MidiMessage:
         >>> MidiMessage(b"\\xb0\\x07\\x64").kind
         'control_change'
         """
-        return _SPECS[self._data[0]].kind
+        return SPECS[self._data[0]].kind
 
     @property
     def channel(self) -> int | None:
@@ -654,7 +482,7 @@ class MidiMessage:
         >>> MidiMessage.note_on(0, 60, 100).data1, MidiMessage.stop().data1
         (60, None)
         """
-        return self._data[1] if _SPECS[self._data[0]].length >= 2 else None
+        return self._data[1] if SPECS[self._data[0]].length >= 2 else None
 
     @property
     def data2(self) -> int | None:
@@ -663,11 +491,11 @@ class MidiMessage:
         >>> MidiMessage.note_on(0, 60, 100).data2, MidiMessage.program_change(0, 1).data2
         (100, None)
         """
-        return self._data[2] if _SPECS[self._data[0]].length == 3 else None
+        return self._data[2] if SPECS[self._data[0]].length == 3 else None
 
     def _field(self, name: str) -> int:
         """Return the byte holding field *name*; AttributeError if this kind has none."""
-        spec = _SPECS[self._data[0]]
+        spec = SPECS[self._data[0]]
         index = spec.fields.get(name)
         if index is None:
             raise AttributeError(f"{spec.kind} has no field {name!r}")
@@ -808,7 +636,7 @@ class MidiMessage:
         >>> MidiMessage(b"\\xf0\\x01\\x02\\xf7").payload
         b'\\x01\\x02'
         """
-        if self._data[0] != _SYSEX_START:
+        if self._data[0] != SYSEX_START:
             raise AttributeError(f"{self.kind} has no field 'payload'")
         return self._data[1:-1]
 
@@ -823,12 +651,12 @@ class MidiMessage:
         return hash((self._data, self._time))
 
     def __repr__(self) -> str:
-        spec = _SPECS[self._data[0]]
+        spec = SPECS[self._data[0]]
         parts = [spec.kind]
         if self._data[0] < 0xF0:
             parts.append(f"channel={self.channel}")
         parts.extend(f"{name}={getattr(self, name)}" for name in spec.fields)
-        if spec.length == _VARIABLE:
+        if spec.length == VARIABLE:
             shown = self._data[:8].hex(" ").upper() + (" ..." if len(self._data) > 8 else "")
             parts.append(f"length={len(self._data)} data={shown}")
         if self._time is not None:
@@ -843,8 +671,19 @@ class MidiMessage:
     def __delattr__(self, name: str) -> NoReturn:
         raise AttributeError(f"MidiMessage is immutable; cannot delete {name!r}")
 
+    def __init_subclass__(cls, **kwargs: object) -> NoReturn:
+        """MidiMessage is final: its invariants live in its constructor."""
+        raise TypeError("MidiMessage is final: it cannot be subclassed (wrap it instead)")
+
     def __reduce__(self) -> tuple[object, tuple[bytes, float | None]]:
-        return (MidiMessage._trusted, (self._data, self._time))
+        # Unpickling goes through the full validation, like the constructor:
+        # a pickle built by hand cannot make an invalid message.
+        return (_unpickle, (self._data, self._time))
+
+
+def _unpickle(data: bytes, time: float | None) -> MidiMessage:
+    """Rebuild a pickled message, validating it exactly like ``MidiMessage(data, time=time)``."""
+    return MidiMessage(data, time=time)
 
 
 _new_object = object.__new__

@@ -19,10 +19,10 @@ from functools import partial
 from itertools import repeat
 from typing import Protocol
 
-from midibuffer import _pyring
-from midibuffer.bench.timing import Case, Target, Timer
-from midibuffer.buffer import CORE, midi_buffer
-from midibuffer.message import MidiMessage
+from midibuffer.app.bench.timing import Case, Target, Timer
+from midibuffer.buffer import _pyring
+from midibuffer.buffer.ends import CORE, midi_buffer
+from midibuffer.data.message import MidiMessage
 
 __all__ = ["CASES", "TARGETS"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from midibuffer.bench.async_cases import AsyncResult
-from midibuffer.bench.timing import CaseResult
+from midibuffer.app.bench.async_cases import AsyncResult
+from midibuffer.app.bench.timing import CaseResult
 
 __all__ = ["plot_results"]
 

@@ -5,12 +5,12 @@ an arpeggio, and a brightness sweep on the pad). It sends each message about
 100 ms ahead of its time through an :class:`~midibuffer.AsyncMidiProducer`
 into a :func:`~midibuffer.midi_buffer`. The audio callback pops the
 messages, places them on their exact samples
-(:class:`~midibuffer.scheduler.BlockScheduler`) and drives a
-:class:`~midibuffer.synth.PolySynth`.
+(:class:`~midibuffer.adapters.scheduler.BlockScheduler`) and drives a
+:class:`~midibuffer.app.synth.PolySynth`.
 
-With an output device, it plays through :class:`~midibuffer.audio.AudioOutput`.
+With an output device, it plays through :class:`~midibuffer.io.audio.AudioOutput`.
 Without one (no PortAudio library, no device, a CI machine), it runs the same
-callback on a simulated real-time clock (:class:`~midibuffer.offline.OfflineOutput`)
+callback on a simulated real-time clock (:class:`~midibuffer.io.offline.OfflineOutput`)
 and writes a WAV file, saying so in one line. With ``midi_in``, notes played
 on that MIDI input (python-rtmidi) join in, through a second buffer in live
 mode.
@@ -27,12 +27,12 @@ from typing import TextIO
 
 import anyio
 
-from midibuffer.async_producer import AsyncMidiProducer
-from midibuffer.buffer import MidiBufferConsumer, midi_buffer
+from midibuffer.adapters.async_producer import AsyncMidiProducer
+from midibuffer.adapters.scheduler import BlockEvents, BlockScheduler
+from midibuffer.buffer.ends import MidiBufferConsumer, midi_buffer
+from midibuffer.data.message import MidiMessage
 from midibuffer.errors import AudioBackendUnavailable
-from midibuffer.message import MidiMessage
-from midibuffer.render import AudioBlock, AudioStats, RenderingOutput
-from midibuffer.scheduler import BlockEvents, BlockScheduler
+from midibuffer.io.render import AudioBlock, AudioStats, RenderingOutput
 
 __all__ = ["DEFAULT_WAV", "DemoOptions", "DemoSummary", "pattern", "run_demo"]
 
@@ -143,7 +143,7 @@ class _Mixer:
     """The render function: the synth, fed by the sequencer and the live input."""
 
     def __init__(self, samplerate: int, live: BlockScheduler | None) -> None:
-        from midibuffer.synth import PolySynth
+        from midibuffer.app.synth import PolySynth
 
         self.synth = PolySynth(samplerate, voices=24)
         self.live = live
@@ -184,8 +184,8 @@ def _open_demo_output(
     consumer: MidiBufferConsumer, mixer: _Mixer, options: DemoOptions
 ) -> tuple[RenderingOutput, str, Path | None]:
     """The output (a device, or offline), where the audio goes, and the WAV path if offline."""
-    from midibuffer.audio import AudioOutput
-    from midibuffer.offline import open_output
+    from midibuffer.io.audio import AudioOutput
+    from midibuffer.io.output import open_output
 
     output, reason = open_output(
         consumer,
@@ -223,7 +223,7 @@ def run_demo(options: DemoOptions) -> DemoSummary:
     producer, consumer = midi_buffer(256)
     live_input = live = None
     if options.midi_in is not None:
-        from midibuffer.rtmidi import open_input
+        from midibuffer.io.midi_input import open_input
 
         live_producer, live_consumer = midi_buffer(256)
         live_input = open_input(options.midi_in, live_producer)
@@ -250,7 +250,7 @@ def run_demo(options: DemoOptions) -> DemoSummary:
             live_input.close()
     seconds = time.perf_counter() - started
     if wav is not None:
-        from midibuffer.offline import OfflineOutput
+        from midibuffer.io.offline import OfflineOutput
 
         assert isinstance(output, OfflineOutput)
         output.write_wav(wav)

@@ -1,4 +1,4 @@
-/* midibuffer._ring: the C core of midi_buffer(), its hot paths.
+/* midibuffer.buffer._ring: the C core of midi_buffer(), its hot paths.
  *
  * docs/design.md ("The C core") holds the reasoning; in short:
  *
@@ -30,11 +30,11 @@
 #define STORE_RELEASE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 #define STORE_RELAXED(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 #else
-#error "midibuffer._ring needs GCC or Clang atomics; the pure-Python core is used instead"
+#error "midibuffer.buffer._ring needs GCC or Clang atomics; the pure-Python core is used instead"
 #endif
 
 /* Imported from midibuffer at module initialisation. */
-static PyObject *message_type;         /* midibuffer.message.MidiMessage */
+static PyObject *message_type;         /* midibuffer.data.message.MidiMessage */
 static PyObject *closed_endpoint_error; /* midibuffer.errors.ClosedEndpointError */
 static PyObject *not_a_message;        /* midibuffer.errors.not_a_message */
 
@@ -154,7 +154,7 @@ static PyGetSetDef ring_getset[] = {
 
 static PyTypeObject RingType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "midibuffer._ring.Ring",
+    .tp_name = "midibuffer.buffer._ring.Ring",
     .tp_doc = "Ring(capacity)\n--\n\nThe state both ends of a midi_buffer share.",
     .tp_basicsize = sizeof(Ring),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
@@ -322,7 +322,7 @@ static PyMethodDef producer_methods[] = {
 
 static PyTypeObject ProducerCoreType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "midibuffer._ring.ProducerCore",
+    .tp_name = "midibuffer.buffer._ring.ProducerCore",
     .tp_doc = "ProducerCore(ring, /)\n--\n\nThe hot paths of MidiBufferProducer.",
     .tp_basicsize = sizeof(Endpoint),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
@@ -360,6 +360,20 @@ consumer_try_pop(Endpoint *self, PyObject *unused)
     *slot = NULL;
     STORE_RELEASE(&ring->read, read + 1); /* free the slot */
     return message;
+}
+
+static PyObject *
+consumer_peek(Endpoint *self, PyObject *unused)
+{
+    if (self->closed) {
+        return closed_error(self);
+    }
+    Ring *ring = self->ring;
+    uint64_t read = ring->read;
+    if (read == LOAD_ACQUIRE(&ring->write)) {
+        Py_RETURN_NONE;
+    }
+    return Py_NewRef(ring->slots[read & ring->mask]); /* stays in the slot */
 }
 
 static PyObject *
@@ -402,13 +416,15 @@ PyDoc_STRVAR(is_empty_doc,
 static PyMethodDef consumer_methods[] = {
     {"try_pop", (PyCFunction)consumer_try_pop, METH_NOARGS, try_pop_doc},
     {"is_empty", (PyCFunction)consumer_is_empty, METH_NOARGS, is_empty_doc},
+    {"_peek", (PyCFunction)consumer_peek, METH_NOARGS,
+     "The oldest message, left in the buffer, or None; drain_into uses it."},
     {"_close", (PyCFunction)consumer_close, METH_NOARGS, "Mark this end closed; close() calls it."},
     {NULL},
 };
 
 static PyTypeObject ConsumerCoreType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "midibuffer._ring.ConsumerCore",
+    .tp_name = "midibuffer.buffer._ring.ConsumerCore",
     .tp_doc = "ConsumerCore(ring, /)\n--\n\nThe hot paths of MidiBufferConsumer.",
     .tp_basicsize = sizeof(Endpoint),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
@@ -423,7 +439,7 @@ static PyTypeObject ConsumerCoreType = {
 
 static struct PyModuleDef ring_module = {
     PyModuleDef_HEAD_INIT,
-    .m_name = "midibuffer._ring",
+    .m_name = "midibuffer.buffer._ring",
     .m_doc = "The C core of midi_buffer(); see midibuffer.buffer and docs/design.md.",
     .m_size = -1,
 };
@@ -444,13 +460,13 @@ PyMODINIT_FUNC
 PyInit__ring(void)
 {
     if (message_type == NULL) {
-        PyObject *message = import_attribute("midibuffer.message", "MidiMessage");
+        PyObject *message = import_attribute("midibuffer.data.message", "MidiMessage");
         if (message == NULL) {
             return NULL;
         }
         if (!PyType_Check(message)) {
             Py_DECREF(message);
-            PyErr_SetString(PyExc_TypeError, "midibuffer.message.MidiMessage is not a class");
+            PyErr_SetString(PyExc_TypeError, "midibuffer.data.message.MidiMessage is not a class");
             return NULL;
         }
         PyObject *closed = import_attribute("midibuffer.errors", "ClosedEndpointError");

@@ -1,9 +1,9 @@
 """The GIL scenario: a busy event loop next to a Python audio callback, with and
-without :class:`~midibuffer.realtime.RealtimeMode`.
+without :class:`~midibuffer.io.realtime.RealtimeMode`.
 
 An asyncio task (an anyio sequencer) runs steps of 10 ms of pure-Python work,
 sending a note through :class:`~midibuffer.AsyncMidiProducer` after each one,
-while an :class:`~midibuffer.audio.AudioOutput` renders silence in 64-frame
+while an :class:`~midibuffer.io.audio.AudioOutput` renders silence in 64-frame
 blocks at 48 kHz. At CPython's default 5 ms switch interval, the callback
 often waits longer than its 1.33 ms block for the GIL; the real-time mode
 shortens the interval to a quarter of the block.
@@ -20,13 +20,13 @@ from dataclasses import dataclass
 
 import anyio
 
-from midibuffer.async_producer import AsyncMidiProducer
-from midibuffer.audio import AudioOutput
-from midibuffer.buffer import midi_buffer
-from midibuffer.message import MidiMessage
-from midibuffer.realtime import switch_interval_for
-from midibuffer.render import AudioBlock
-from midibuffer.scheduler import BlockEvents
+from midibuffer.adapters.async_producer import AsyncMidiProducer
+from midibuffer.adapters.scheduler import BlockEvents
+from midibuffer.buffer.ends import midi_buffer
+from midibuffer.data.message import MidiMessage
+from midibuffer.io.audio import AudioOutput
+from midibuffer.io.realtime import switch_interval_for
+from midibuffer.io.render import AudioBlock
 
 __all__ = ["GilResult", "format_gil_report", "measure_gil_scenario"]
 

@@ -1,5 +1,5 @@
 """The pure-Python core of ``midi_buffer()``: the same interface as the C core
-``midibuffer._ring``, used where that extension is not built (or when
+``midibuffer.buffer._ring``, used where that extension is not built (or when
 ``MIDIBUFFER_PURE_PYTHON=1``). ``docs/design.md`` explains both cores.
 
 In short:
@@ -27,8 +27,8 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
+from midibuffer.data.message import MidiMessage
 from midibuffer.errors import ClosedEndpointError, not_a_message
-from midibuffer.message import MidiMessage
 
 __all__ = ["ConsumerCore", "ProducerCore", "Ring"]
 
@@ -194,6 +194,11 @@ class ConsumerCore(_EndpointCore):
         """Whether ``try_pop`` now would return ``None`` (see the C core's docstring)."""
         empty: bool = self._live.read[0] is None
         return empty
+
+    def _peek(self) -> MidiMessage | None:
+        """The oldest message, left in the buffer, or ``None``; ``drain_into`` uses it."""
+        message: MidiMessage | None = self._live.read[0]
+        return message
 
     def _close(self) -> None:
         self._live = _ClosedRing(type(self).__name__)

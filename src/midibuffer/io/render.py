@@ -1,11 +1,11 @@
 """What an audio callback does with MIDI, whoever calls it: collect, render, count.
 
 :class:`BlockRenderer` is the body of the audio callback, separated from the
-audio library: :class:`~midibuffer.audio.AudioOutput` calls it from a
-sounddevice callback, :class:`~midibuffer.offline.OfflineOutput` from a
+audio library: :class:`~midibuffer.io.audio.AudioOutput` calls it from a
+sounddevice callback, :class:`~midibuffer.io.offline.OfflineOutput` from a
 thread that keeps the same real-time pace without a sound card. For each
 block it collects the messages due with a
-:class:`~midibuffer.scheduler.BlockScheduler`, calls the user's render
+:class:`~midibuffer.adapters.scheduler.BlockScheduler`, calls the user's render
 function, and keeps the counters of :class:`AudioStats`.
 """
 
@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from midibuffer.buffer import MidiBufferConsumer
-from midibuffer.realtime import RealtimeMode
-from midibuffer.scheduler import BlockEvents, BlockScheduler, Mode
+from midibuffer.adapters.scheduler import BlockEvents, BlockScheduler
+from midibuffer.buffer.ends import MidiBufferConsumer
+from midibuffer.io.realtime import RealtimeMode
+from midibuffer.io.settings import OutputSettings
 
 if TYPE_CHECKING:
     import numpy as np
@@ -52,6 +53,10 @@ class AudioStats:
         mean_load: the mean callback duration, as a fraction of a block.
         events: MIDI messages handed to the render function.
         late_events: messages placed at offset 0 because they came too late.
+        untimed: messages without a ``time`` (in ``mode="timed"``), placed at
+            offset 0.
+        misdated: messages dated more than ``max_lead`` seconds ahead (a
+            wrong clock), placed at offset 0 instead of holding the stream.
         resyncs: times the stream skipped and the clock re-synchronised.
     """
 
@@ -62,6 +67,8 @@ class AudioStats:
     mean_load: float
     events: int
     late_events: int
+    untimed: int
+    misdated: int
     resyncs: int
 
 
@@ -72,23 +79,31 @@ class BlockRenderer:
     Real-time safe apart from what *render* does.
 
     Args:
-        consumer, samplerate, mode, max_events: as for
+        consumer: the consumer end, given to a
             :class:`~midibuffer.scheduler.BlockScheduler`.
         render: the user's ``render(outdata, events)``.
+        settings: the output's settings (sample rate, mode, ``max_events``,
+            ``max_lead``).
+
+    Raises:
+        TypeError: *render* is not callable.
+        EndpointInUseError: another adapter holds *consumer*.
     """
 
     def __init__(
-        self,
-        consumer: MidiBufferConsumer,
-        render: Render,
-        samplerate: float,
-        *,
-        mode: Mode = "timed",
-        max_events: int = 256,
+        self, consumer: MidiBufferConsumer, render: Render, settings: OutputSettings
     ) -> None:
-        self.scheduler = BlockScheduler(consumer, samplerate, mode=mode, max_events=max_events)
+        if not callable(render):
+            raise TypeError(f"render must be callable, not {type(render).__name__}")
+        self.scheduler = BlockScheduler(
+            consumer,
+            settings.samplerate,
+            mode=settings.mode,
+            max_events=settings.max_events,
+            max_lead=settings.max_lead,
+        )
         self._render = render
-        self._seconds_per_frame = 1 / samplerate
+        self._seconds_per_frame = 1 / settings.samplerate
         self._callbacks = self._underflows = self._overruns = 0
         self._busy = self._max_load = 0.0
         self._frames = 0
@@ -123,6 +138,8 @@ class BlockRenderer:
             mean_load=self._busy / (frames * self._seconds_per_frame) if frames else 0.0,
             events=scheduler.events,
             late_events=scheduler.late,
+            untimed=scheduler.untimed,
+            misdated=scheduler.misdated,
             resyncs=scheduler.resyncs,
         )
 
@@ -133,25 +150,36 @@ class RenderingOutput:
     back, ``stats()`` and the context manager. Subclasses say how blocks are
     driven (:class:`~midibuffer.audio.AudioOutput`: a sounddevice stream;
     :class:`~midibuffer.offline.OfflineOutput`: a thread on a simulated
-    clock) by implementing ``_start``, ``_stop`` and ``active``.
+    clock) by implementing ``_start``, ``_stop``, ``active`` and, if they
+    hold a device, ``_close_device``.
+
+    The output holds its consumer: closing the output, or *render* raising,
+    closes the consumer, so the producer side sees ``is_abandoned()`` and a
+    waiting sender gets :class:`~midibuffer.AbandonedError` instead of
+    waiting forever.
     """
 
     def __init__(
-        self,
-        consumer: MidiBufferConsumer,
-        render: Render,
-        *,
-        samplerate: int,
-        blocksize: int,
-        mode: Mode,
-        max_events: int,
-        realtime: bool,
+        self, consumer: MidiBufferConsumer, render: Render, settings: OutputSettings
     ) -> None:
-        self.renderer = BlockRenderer(
-            consumer, render, samplerate, mode=mode, max_events=max_events
-        )
-        self._realtime = RealtimeMode(blocksize / samplerate) if realtime else None
+        self.settings = settings
+        """The output's :class:`~midibuffer.audio.OutputSettings`."""
+        self.renderer = BlockRenderer(consumer, render, settings)
+        self._realtime = RealtimeMode(settings.block_period) if settings.realtime else None
         self._error: BaseException | None = None
+
+    @property
+    def error(self) -> BaseException | None:
+        """The exception *render* raised, which stopped rendering, or ``None``. Any thread."""
+        return self._error
+
+    def _fail(self, error: BaseException) -> None:
+        """*render* raised *error*: keep it and close the consumer. Audio thread only."""
+        self._error = error
+        self.renderer.scheduler.close()
+
+    def _close_device(self) -> None:
+        """Release the device, if any (after ``_stop``)."""
 
     @property
     def active(self) -> bool:
@@ -179,15 +207,19 @@ class RenderingOutput:
                 self._realtime.__exit__(None, None, None)
 
     def close(self) -> None:
-        """Stop, release what rendering used, then raise what *render* raised, if anything."""
-        self.stop()
+        """Stop, release the device, close the consumer, then raise what *render*
+        raised, if anything (:attr:`error`). Main thread."""
+        try:
+            self.stop()
+            self._close_device()
+        finally:
+            self.renderer.scheduler.close()
         self.raise_if_failed()
 
     def raise_if_failed(self) -> None:
-        """Raise the exception that stopped rendering, if one did. Any thread."""
+        """Raise :attr:`error`, the exception that stopped rendering, if any. Any thread."""
         if self._error is not None:
-            error, self._error = self._error, None
-            raise error
+            raise self._error
 
     def stats(self) -> AudioStats:
         """A snapshot of the counters. Any thread; takes no lock."""
