@@ -116,6 +116,18 @@ def test_every_public_name_has_a_docstring(module_name: str) -> None:
     assert missing == []
 
 
+@pytest.mark.parametrize("module_name", MODULES)
+def test_every_public_class_shows_its_own_docstring(module_name: str) -> None:
+    """Not an alias's (``typing.Any``'s, say) nor an inherited one."""
+    borrowed = [
+        name
+        for name, obj in public_names(module_name)
+        if inspect.isclass(obj)
+        and not (obj.__module__.startswith("midibuffer") and vars(obj).get("__doc__"))
+    ]
+    assert borrowed == []
+
+
 def test_api_md_is_up_to_date() -> None:
     assert API_MD.read_text() == render() + "\n", (
         "docs/api.md is out of date: python tests/test_api_docs.py > docs/api.md"

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.metadata
 import os
+import pty
+import signal
 import subprocess
 import sys
 import time
@@ -12,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import midibuffer as midibuffer_package
 from midibuffer.testing.jackd import JackServer
 
 from midi_sender import SenderProcess
@@ -144,4 +149,116 @@ def test_the_console_script_is_installed() -> None:
     script = Path(sys.executable).parent / "midibuffer"
     result = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=False)
     assert result.returncode == 0
-    assert "demo" in result.stdout and "monitor" in result.stdout
+    assert result.stdout == midibuffer("--help").stdout
+
+
+def test_version_has_one_source() -> None:
+    result = midibuffer("--version")
+    assert result.returncode == 0
+    assert result.stdout == f"midibuffer {midibuffer_package.__version__}\n"
+    assert importlib.metadata.version("midibuffer") == midibuffer_package.__version__
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--duration", "abc"], "--duration: must be a positive number, got 'abc'"),
+        (["--duration", "-2"], "--duration: must be a positive number, got '-2'"),
+        (["--duration", "nan"], "--duration: must be a positive number, got 'nan'"),
+        (["--samplerate", "10"], "--samplerate: must be from 1000 to 768000, got 10"),
+        (["--samplerate", "44.1k"], "--samplerate: must be a whole number from 1000 to 768000"),
+        (["--blocksize", "0"], "--blocksize: must be from 1 to 65536, got 0"),
+        (["--blocksize", "100000"], "--blocksize: must be from 1 to 65536, got 100000"),
+    ],
+)
+def test_option_errors_read_naturally(arguments: list[str], message: str) -> None:
+    result = midibuffer("demo", *arguments)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"midibuffer demo: {message}")
+    assert len(result.stderr.splitlines()) == 1
+    assert "_positive" not in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("where", ["missing directory", "a directory", "read-only directory"])
+def test_an_unwritable_output_fails_before_rendering(tmp_path: Path, where: str) -> None:
+    target = {
+        "missing directory": tmp_path / "nowhere" / "out.wav",
+        "a directory": tmp_path,
+        "read-only directory": Path("/proc/out.wav"),  # not writable, even by root
+    }[where]
+    started = time.monotonic()
+    result = midibuffer("demo", "--duration", "30", "--output", str(target), cwd=tmp_path)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 1
+    assert elapsed < 10  # rendering first would take the 30 s of the piece
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("midibuffer demo: --output: ") and str(target) in line
+    assert result.stdout == ""
+    assert not (tmp_path / "nowhere").exists()
+
+
+@pytest.mark.usefixtures("jack_server")
+def test_a_device_that_matches_nothing_is_an_error_not_a_fallback(tmp_path: Path) -> None:
+    result = midibuffer("demo", "--duration", "1", "--device", "no such device", cwd=tmp_path)
+    assert result.returncode == 1
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("midibuffer demo: cannot open output device 'no such device'")
+    assert "Output devices: " in line and "system" in line  # it lists the JACK device
+    assert list(tmp_path.iterdir()) == []  # no offline rendering happened
+
+
+def test_ctrl_c_closes_the_streams_writes_what_was_rendered_and_exits_130(tmp_path: Path) -> None:
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "midibuffer", "demo", "--duration", "60", "--output", "out.wav"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert demo.stderr is not None
+        first_status = demo.stderr.readline()  # printed once a second of playing
+        demo.send_signal(signal.SIGINT)
+        out, err = demo.communicate(timeout=30)
+    finally:
+        demo.kill()
+    assert demo.returncode == 130, err
+    assert "Traceback" not in err
+    assert first_status.split()[1:3] == ["s", "messages"]
+    assert out.rstrip().endswith("to out.wav (interrupted)")
+    with wave.open(str(tmp_path / "out.wav")) as file:
+        seconds = file.getnframes() / file.getframerate()
+    assert 1.0 <= seconds < 60  # at least the second the status line reported, not the piece
+
+
+def test_the_status_line_is_rewritten_only_on_a_terminal(tmp_path: Path) -> None:
+    result = midibuffer("demo", "--duration", "2.5", "--output", "log.wav", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "\r" not in result.stderr
+    status = [line for line in result.stderr.splitlines() if "messages" in line]
+    assert len(status) >= 2  # plain lines, one a second
+
+    leader, follower = pty.openpty()
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "midibuffer", "demo", "--duration", "1.5", "--output", "tty.wav"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=follower,
+    )
+    os.close(follower)
+    seen = b""
+    with contextlib.suppress(OSError):  # EIO once the demo closed the terminal
+        while chunk := os.read(leader, 4096):
+            seen += chunk
+    os.close(leader)
+    assert demo.wait(timeout=30) == 0
+    assert b"\r" in seen and b"messages" in seen
+
+
+@pytest.mark.usefixtures("jack_server")
+def test_ports_lists_long_jack_port_names_in_full() -> None:
+    long_name = "a port name much longer than any column would allow " + "x" * 40
+    with SenderProcess("virtual", long_name):
+        result = midibuffer("ports")
+    assert result.returncode == 0, result.stderr
+    assert f"midibuffer-test-sender:{long_name}" in result.stdout

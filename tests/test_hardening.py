@@ -429,3 +429,58 @@ def test_two_outputs_with_realtime_nest() -> None:
     assert sys.getswitchinterval() == pytest.approx(64 / RATE / 4, abs=1e-6)
     b.close()
     assert sys.getswitchinterval() == original
+
+
+# --- the same rules on real devices (JACK) -------------------------------------------------
+
+
+@pytest.mark.usefixtures("jack_server")
+def test_a_producer_takes_one_midi_input() -> None:
+    from midibuffer.rtmidi import open_virtual_input
+
+    producer, _consumer = midi_buffer(16)
+    port = f"hardening-{id(producer)}"
+    with open_virtual_input(port, producer):
+        with pytest.raises(EndpointInUseError, match="belongs to a MidiInput"):
+            open_virtual_input(port + "-2", producer)
+        with pytest.raises(EndpointInUseError, match="belongs to a MidiInput"):
+            AsyncMidiProducer(producer)
+    BlockingMidiProducer(producer)  # closing the input released it
+
+
+@pytest.mark.usefixtures("jack_server")
+def test_closing_an_audio_output_abandons_the_producer() -> None:
+    from midibuffer.audio import AudioOutput
+
+    producer, consumer = midi_buffer(4)
+    output = AudioOutput(consumer, silence, blocksize=FRAMES)
+    with pytest.raises(EndpointInUseError, match="belongs to a BlockScheduler"):
+        AudioOutput(consumer, silence, blocksize=FRAMES)
+    output.start()
+    assert producer.try_send(MidiMessage.clock())
+    wait_for(lambda: output.stats().events == 1)
+    assert not producer.is_abandoned()
+    output.close()
+    assert producer.is_abandoned()
+    assert not producer.try_send(MidiMessage.clock())
+    assert output.error is None
+
+
+@pytest.mark.usefixtures("jack_server")
+def test_an_audio_render_that_raises_closes_the_consumer() -> None:
+    from midibuffer.audio import AudioOutput
+
+    producer, consumer = midi_buffer(4)
+
+    def broken(outdata: object, events: BlockEvents) -> None:
+        silence(outdata, events)
+        if events.count:
+            raise Boom("render failed in the callback")
+
+    output = AudioOutput(consumer, broken, blocksize=FRAMES)
+    output.start()
+    producer.try_send(MidiMessage.clock())
+    wait_for(producer.is_abandoned)
+    assert isinstance(output.error, Boom)
+    with pytest.raises(Boom, match="in the callback"):
+        output.close()

@@ -66,3 +66,4 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+"""The version: the one source, read by the build (pyproject.toml) and ``midibuffer --version``."""

@@ -1,7 +1,9 @@
 """The ``midibuffer`` command (also ``python -m midibuffer``): demo, bench, ports, monitor.
 
-Errors that users meet (no such port, no device, a missing optional extra)
-are one line on stderr and exit status 1, not a traceback.
+Errors that users meet (no such port, no device, a missing optional extra,
+an output file that cannot be written) are one line on stderr and exit
+status 1, not a traceback; Ctrl-C exits with 130 after closing the streams
+(the demo writes what it rendered first).
 """
 
 from __future__ import annotations
@@ -9,10 +11,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
+from midibuffer import __version__
 from midibuffer.errors import MidiBufferError
+from midibuffer.io.settings import MAX_BLOCKSIZE, MAX_SAMPLERATE
 
 __all__ = ["main"]
 
@@ -32,12 +37,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     return status
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with an error as one line on stderr and exit status 1, like every
+    other expected failure: ``midibuffer demo: --duration: must be a positive
+    number, got 'abc' (midibuffer demo --help)``."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(1, f"{self.prog}: {message.removeprefix('argument ')} ({self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="midibuffer",
         description="Real-time MIDI from input threads and async code into audio callbacks.",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"midibuffer {__version__}")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+    )
 
     demo = commands.add_parser(
         "demo",
@@ -48,9 +65,15 @@ def _parser() -> argparse.ArgumentParser:
         "clock.",
     )
     demo.add_argument("--duration", type=_positive_float, default=8.0, help="seconds (8)")
-    demo.add_argument("--blocksize", type=_positive_int, default=128, help="frames (128)")
-    demo.add_argument("--samplerate", type=_positive_int, default=48_000, help="Hz (48000)")
-    demo.add_argument("--output", type=Path, help="render to this WAV file instead of playing")
+    demo.add_argument(
+        "--blocksize", type=_int_in(1, MAX_BLOCKSIZE), default=128, help="frames (128)"
+    )
+    demo.add_argument(
+        "--samplerate", type=_int_in(1_000, MAX_SAMPLERATE), default=48_000, help="Hz (48000)"
+    )
+    demo.add_argument(
+        "--output", type=_writable_path, help="render to this WAV file instead of playing"
+    )
     demo.add_argument("--midi-in", metavar="PORT", help="play along on this MIDI input")
     demo.add_argument("--device", help="audio output device (index or name)")
     demo.add_argument(
@@ -69,7 +92,7 @@ def _parser() -> argparse.ArgumentParser:
         "in one run; print ratios.",
     )
     bench.add_argument("--suite", choices=("buffer", "async", "gil", "all"), default="all")
-    bench.add_argument("--rounds", type=_positive_int, default=15)
+    bench.add_argument("--rounds", type=_int_in(1, 10_000), default=15)
     bench.add_argument("--jack", action="store_true", help="GIL scenario on a private JACK")
     bench.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
     bench.add_argument("--plot", type=Path, metavar="PNG", help="also write a plot (matplotlib)")
@@ -98,18 +121,51 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Option types: argparse shows "argument --NAME: " followed by the ArgumentTypeError's text.
+
+
 def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text}")
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
     return value
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer: {text}")
-    return value
+def _int_in(low: int, high: int) -> Callable[[str], int]:
+    def whole_number(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"must be a whole number from {low} to {high}, got {text!r}"
+            ) from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high}, got {value}")
+        return value
+
+    return whole_number
+
+
+def _writable_path(text: str) -> Path:
+    """A file path that can be written: checked now, before anything is rendered."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is a directory, not a file name")
+    folder = path.parent
+    if not folder.is_dir():
+        raise argparse.ArgumentTypeError(f"cannot write {text!r}: no directory {str(folder)!r}")
+    existed = path.exists()
+    try:  # the only sure test (permissions, read-only file systems, root): try it
+        with path.open("ab"):
+            pass
+    except OSError as error:
+        raise argparse.ArgumentTypeError(f"cannot write {text!r}: {error.strerror}") from None
+    if not existed:
+        path.unlink()
+    return path
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -129,7 +185,7 @@ def _demo(args: argparse.Namespace) -> int:
         )
     )
     print(summary.describe())
-    return 0
+    return 130 if summary.interrupted else 0
 
 
 def _bench(args: argparse.Namespace) -> int:

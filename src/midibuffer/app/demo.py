@@ -126,6 +126,8 @@ class DemoSummary:
     """Sends that had to wait for room."""
     live_messages: int
     audio: AudioStats
+    interrupted: bool = False
+    """Ctrl-C stopped it early (what was rendered is in the WAV file all the same)."""
 
     def describe(self) -> str:
         """One line for people: what went through the buffer, and where it played."""
@@ -136,6 +138,7 @@ class DemoSummary:
             f"{a.callbacks} audio blocks, {a.late_events} late events, "
             f"{a.underflows} underflows, callback load {a.mean_load:.0%} mean, "
             f"{a.max_load:.0%} max; {self.seconds:.1f} s to {self.destination}"
+            + (" (interrupted)" if self.interrupted else "")
         )
 
 
@@ -167,16 +170,19 @@ async def _sequence(aproducer: AsyncMidiProducer, seconds: float, start: float) 
 
 
 async def _show_status(output: RenderingOutput, aproducer: AsyncMidiProducer, out: TextIO) -> None:
+    """A status line rewritten in place on a terminal; plain lines, once a second, in a log."""
+    terminal = out.isatty()
     started = time.perf_counter()
     while True:
-        await anyio.sleep(0.25)
+        await anyio.sleep(0.25 if terminal else 1.0)
         a = output.stats()
         s = aproducer.stats()
-        out.write(
-            f"\r{time.perf_counter() - started:5.1f} s  messages {s.sent}  "
+        line = (
+            f"{time.perf_counter() - started:5.1f} s  messages {s.sent}  "
             f"drops {s.dropped}  late {a.late_events}  load {a.mean_load:4.0%} "
-            f"(max {a.max_load:4.0%})  underflows {a.underflows}  "
+            f"(max {a.max_load:4.0%})  underflows {a.underflows}"
         )
+        out.write(f"\r{line}  " if terminal else f"{line}\n")
         out.flush()
 
 
@@ -243,8 +249,12 @@ def run_demo(options: DemoOptions) -> DemoSummary:
                 tasks.cancel_scope.cancel()
 
         started = time.perf_counter()
-        with output:
-            anyio.run(main)
+        interrupted = False
+        with output:  # closes the stream whatever happens
+            try:
+                anyio.run(main)
+            except KeyboardInterrupt:
+                interrupted = True
     finally:
         if live_input is not None:
             live_input.close()
@@ -254,7 +264,7 @@ def run_demo(options: DemoOptions) -> DemoSummary:
 
         assert isinstance(output, OfflineOutput)
         output.write_wav(wav)
-    if options.status is not None:
+    if options.status is not None and options.status.isatty():
         options.status.write("\n")
     sender = aproducer.stats()
     return DemoSummary(
@@ -266,4 +276,5 @@ def run_demo(options: DemoOptions) -> DemoSummary:
         waits=sender.waits,
         live_messages=live.stats().events if live is not None else 0,
         audio=output.stats(),
+        interrupted=interrupted,
     )

@@ -48,9 +48,10 @@ MAX_CAPACITY = 1 << 20
 """The largest capacity :func:`midi_buffer` accepts (1,048,576 messages).
 
 The slots are preallocated: 8 bytes each in the C core (rounded up to a power
-of two), a node of about 100 bytes in the pure-Python one, so at the limit
-8 or 100 MiB. A MIDI 1.0 cable carries at most about 3,125 messages a second, so
-it is several minutes of a saturated cable. Larger values are refused with
+of two), an 88-byte node in the pure-Python one (measured with ``tracemalloc``;
+``docs/guide.md``), so at the limit 8 or 88 MiB. A MIDI 1.0 cable carries at
+most about 3,125 messages a second, so it is several minutes of a saturated
+cable. Larger values are refused with
 :class:`ValueError` because they are almost certainly a mistake.
 """
 
