@@ -253,7 +253,7 @@ def test_retry_intervals_are_validated() -> None:
         AsyncMidiProducer(producer, min_interval=0.01, max_interval=0.001)
     with pytest.raises(TypeError, match="max_interval must be a number"):
         AsyncMidiProducer(producer, max_interval="1")  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="expected the MidiBufferProducer"):
+    with pytest.raises(TypeError, match="must be a MidiBufferProducer or SharedMidiBuffer"):
         AsyncMidiProducer(_)  # type: ignore[arg-type]
 
 

@@ -25,7 +25,10 @@ from midibuffer.buffer import (
     BufferStats,
     MidiBufferConsumer,
     MidiBufferProducer,
+    SharedMidiBufferConsumer,
+    SharedMidiBufferProducer,
     midi_buffer,
+    shared_midi_buffer,
 )
 from midibuffer.data.message import MAX_SYSEX_BYTES, MidiMessage
 from midibuffer.data.parser import MidiParser, ParserStats
@@ -62,7 +65,10 @@ __all__ = [
     "MidiPortNotFound",
     "ParserStats",
     "SenderStats",
+    "SharedMidiBufferConsumer",
+    "SharedMidiBufferProducer",
     "midi_buffer",
+    "shared_midi_buffer",
 ]
 
 __version__ = "0.1.0"

@@ -17,7 +17,7 @@ from midibuffer.adapters.retry import (
     require_messages,
     timeout_error,
 )
-from midibuffer.buffer.ends import MidiBufferProducer
+from midibuffer.buffer.shared import AnyProducer
 from midibuffer.data.message import MidiMessage
 from midibuffer.errors import not_a_message
 
@@ -64,7 +64,7 @@ class AsyncMidiProducer(RetryingSender):
 
     def __init__(
         self,
-        producer: MidiBufferProducer,
+        producer: AnyProducer,
         *,
         min_interval: float = DEFAULT_MIN_INTERVAL,
         max_interval: float = DEFAULT_MAX_INTERVAL,

@@ -24,7 +24,8 @@ import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
-from midibuffer.buffer.ends import MidiBufferProducer, claim_end, release_end
+from midibuffer.buffer.ends import claim_end, release_end
+from midibuffer.buffer.shared import AnyProducer, not_an_end
 from midibuffer.checks import checked_seconds
 from midibuffer.data.message import MidiMessage
 from midibuffer.errors import AbandonedError, not_a_message
@@ -174,16 +175,14 @@ class RetryingSender:
 
     def __init__(
         self,
-        producer: MidiBufferProducer,
+        producer: AnyProducer,
         *,
         min_interval: float = DEFAULT_MIN_INTERVAL,
         max_interval: float = DEFAULT_MAX_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if not isinstance(producer, MidiBufferProducer):
-            raise TypeError(
-                f"expected the MidiBufferProducer from midi_buffer(), not {type(producer).__name__}"
-            )
+        if not isinstance(producer, AnyProducer):
+            raise not_an_end("producer", producer)
         self._tracker = DrainTracker(min_interval, max_interval)
         claim_end(producer, self)  # last: nothing else can fail after the claim
         self._producer = producer
@@ -192,7 +191,7 @@ class RetryingSender:
         self._total_wait = self._max_wait = 0.0
 
     @property
-    def producer(self) -> MidiBufferProducer:
+    def producer(self) -> AnyProducer:
         """The wrapped producer."""
         return self._producer
 

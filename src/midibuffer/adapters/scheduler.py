@@ -80,7 +80,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from midibuffer.buffer.ends import MAX_CAPACITY, MidiBufferConsumer, claim_end, release_end
+from midibuffer.buffer.ends import MAX_CAPACITY, claim_end, release_end
+from midibuffer.buffer.shared import AnyConsumer, not_an_end
 from midibuffer.checks import checked_int, checked_seconds
 from midibuffer.data.message import MidiMessage
 
@@ -307,17 +308,15 @@ class BlockScheduler:
 
     def __init__(
         self,
-        consumer: MidiBufferConsumer,
+        consumer: AnyConsumer,
         samplerate: float,
         *,
         mode: Mode = "timed",
         max_events: int = 256,
         max_lead: float = DEFAULT_MAX_LEAD,
     ) -> None:
-        if not isinstance(consumer, MidiBufferConsumer):
-            raise TypeError(
-                f"expected the MidiBufferConsumer from midi_buffer(), not {type(consumer).__name__}"
-            )
+        if not isinstance(consumer, AnyConsumer):
+            raise not_an_end("consumer", consumer)
         if mode not in ("timed", "live"):
             raise ValueError(f"mode must be 'timed' or 'live', got {mode!r}")
         max_events = checked_int("max_events", max_events, 1, MAX_CAPACITY)

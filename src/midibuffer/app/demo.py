@@ -29,7 +29,8 @@ import anyio
 
 from midibuffer.adapters.async_producer import AsyncMidiProducer
 from midibuffer.adapters.scheduler import BlockEvents, BlockScheduler
-from midibuffer.buffer.ends import MidiBufferConsumer, midi_buffer
+from midibuffer.buffer.ends import midi_buffer
+from midibuffer.buffer.shared import AnyConsumer
 from midibuffer.data.message import MidiMessage
 from midibuffer.errors import AudioBackendUnavailable
 from midibuffer.io.render import AudioBlock, AudioStats, RenderingOutput
@@ -187,7 +188,7 @@ async def _show_status(output: RenderingOutput, aproducer: AsyncMidiProducer, ou
 
 
 def _open_demo_output(
-    consumer: MidiBufferConsumer, mixer: _Mixer, options: DemoOptions
+    consumer: AnyConsumer, mixer: _Mixer, options: DemoOptions
 ) -> tuple[RenderingOutput, str, Path | None]:
     """The output (a device, or offline), where the audio goes, and the WAV path if offline."""
     from midibuffer.io.audio import AudioOutput

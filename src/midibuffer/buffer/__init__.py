@@ -3,7 +3,9 @@
 :mod:`~midibuffer.buffer.ends` is the contract (``midi_buffer()``, the ends,
 ``stats()``, closing); the hot paths live in a core, the C extension
 ``midibuffer.buffer._ring`` or the pure-Python ``midibuffer.buffer._pyring``
-(:data:`CORE` says which). It imports only the data layer.
+(:data:`CORE` says which). :mod:`~midibuffer.buffer.shared` is the same
+contract between two processes (``shared_midi_buffer()``, C core
+``midibuffer.buffer._shared``). It imports only the data layer.
 
 >>> from midibuffer.buffer import CORE
 >>> CORE in ("c", "python")
@@ -18,12 +20,24 @@ from midibuffer.buffer.ends import (
     MidiBufferProducer,
     midi_buffer,
 )
+from midibuffer.buffer.shared import (
+    AnyConsumer,
+    AnyProducer,
+    SharedMidiBufferConsumer,
+    SharedMidiBufferProducer,
+    shared_midi_buffer,
+)
 
 __all__ = [
     "CORE",
     "MAX_CAPACITY",
+    "AnyConsumer",
+    "AnyProducer",
     "BufferStats",
     "MidiBufferConsumer",
     "MidiBufferProducer",
+    "SharedMidiBufferConsumer",
+    "SharedMidiBufferProducer",
     "midi_buffer",
+    "shared_midi_buffer",
 ]

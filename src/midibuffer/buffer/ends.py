@@ -14,12 +14,12 @@ allocate nothing: they move references that already exist.
 
 from __future__ import annotations
 
-import operator
 import os
 import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, Protocol, TypeVar
 
+from midibuffer.checks import checked_int
 from midibuffer.data.message import MidiMessage
 from midibuffer.errors import EndpointInUseError
 
@@ -111,19 +111,43 @@ def midi_buffer(capacity: int) -> tuple[MidiBufferProducer, MidiBufferConsumer]:
     >>> consumer.try_pop()
     <MidiMessage note_on channel=0 note=60 velocity=100>
     """
-    if isinstance(capacity, bool):
-        raise TypeError("capacity must be an int, not bool")
-    try:
-        capacity = operator.index(capacity)
-    except TypeError:
-        raise TypeError(f"capacity must be an int, not {type(capacity).__name__}") from None
-    if not 1 <= capacity <= MAX_CAPACITY:
-        raise ValueError(f"capacity must be between 1 and {MAX_CAPACITY}, got {capacity}")
+    capacity = checked_capacity(capacity)
     ring = _core.Ring(capacity)
     return MidiBufferProducer._create(ring), MidiBufferConsumer._create(ring)
 
 
+def checked_capacity(capacity: object) -> int:
+    """*capacity* as an int in ``1..MAX_CAPACITY``; the check every buffer factory makes.
+
+    Raises:
+        TypeError: not an integer (``bool`` is refused too).
+        ValueError: less than 1 or more than :data:`MAX_CAPACITY`.
+    """
+    return checked_int("capacity", capacity, 1, MAX_CAPACITY)
+
+
 _T = TypeVar("_T")
+
+
+class _RingView(Protocol):
+    """What the ends read of any core's ring (in-process or shared)."""
+
+    @property
+    def capacity(self) -> int: ...
+    @property
+    def sent(self) -> int: ...
+    @property
+    def popped(self) -> int: ...
+    @property
+    def dropped(self) -> int: ...
+    @property
+    def peak_fill(self) -> int: ...
+    @property
+    def producer_gone(self) -> bool: ...
+    @property
+    def consumer_gone(self) -> bool: ...
+    @property
+    def empty(self) -> bool: ...
 
 
 class _NoPublicConstructor(type):
@@ -154,9 +178,21 @@ class _Endpoint:
     """
 
     __slots__ = ()
-    _ring: _core.Ring
-    _closed: bool
-    _adapter: weakref.ref[object] | None
+
+    if TYPE_CHECKING:  # each end's slot (see claim_end)
+
+        @property
+        def _adapter(self) -> weakref.ref[object] | None: ...
+        @_adapter.setter
+        def _adapter(self, adapter: weakref.ref[object] | None) -> None: ...
+
+    if TYPE_CHECKING:  # from the core, which comes after the mixins in the MRO
+
+        @property
+        def _ring(self) -> _RingView: ...
+        @property
+        def _closed(self) -> bool: ...
+        def _close(self) -> None: ...
 
     @property
     def capacity(self) -> int:
@@ -197,23 +233,15 @@ class _Endpoint:
         self.__reduce__()
 
 
-class MidiBufferProducer(_Endpoint, _core.ProducerCore, metaclass=_NoPublicConstructor):
-    """The sending end of a :func:`midi_buffer`. Create it with :func:`midi_buffer`.
+class _ProducerEnd(_Endpoint):
+    """What every producer adds to its core (in-process or shared). Not public."""
 
-    Owned by one thread at a time (typically a MIDI input thread, or an event
-    loop through :class:`~midibuffer.AsyncMidiProducer`): it may be handed to
-    another thread, but two threads must never use it concurrently. Nothing
-    here blocks. ``try_send`` and ``is_full`` come from the core (see the
-    module docstring); their docstrings say what they return and raise.
+    __slots__ = ()
 
-    >>> producer, consumer = midi_buffer(64)
-    >>> producer.try_send(MidiMessage([0x90, 60, 100]))
-    True
-    >>> producer.is_full(), producer.capacity
-    (False, 64)
-    """
+    if TYPE_CHECKING:  # the core's hot paths
 
-    __slots__ = ("__weakref__", "_adapter")
+        def try_send(self, message: MidiMessage, /) -> bool: ...
+        def is_full(self) -> bool: ...
 
     def is_abandoned(self) -> bool:
         """Return ``True`` once the consumer was closed or garbage collected.
@@ -232,27 +260,16 @@ class MidiBufferProducer(_Endpoint, _core.ProducerCore, metaclass=_NoPublicConst
         self._close()
 
 
-class MidiBufferConsumer(_Endpoint, _core.ConsumerCore, metaclass=_NoPublicConstructor):
-    """The receiving end of a :func:`midi_buffer`. Create it with :func:`midi_buffer`.
+class _ConsumerEnd(_Endpoint):
+    """What every consumer adds to its core (in-process or shared). Not public."""
 
-    Owned by one thread at a time, typically the audio callback's. Its
-    polling methods (``try_pop``, ``is_empty``, ``is_abandoned``,
-    ``is_finished``) are real-time safe: no lock, no system call, no I/O,
-    no allocation, O(1). ``try_pop`` and ``is_empty`` come from the core
-    (see the module docstring).
+    __slots__ = ()
 
-    >>> producer, consumer = midi_buffer(64)
-    >>> consumer.try_pop() is None
-    True
-    >>> _ = producer.try_send(MidiMessage.control_change(0, 7, 100))
-    >>> while (message := consumer.try_pop()) is not None:
-    ...     print(message.kind, message.value)
-    control_change 100
-    >>> consumer.is_empty()
-    True
-    """
+    if TYPE_CHECKING:  # the core's hot paths
 
-    __slots__ = ("__weakref__", "_adapter")
+        def try_pop(self) -> MidiMessage | None: ...
+        def is_empty(self) -> bool: ...
+        def _peek(self) -> MidiMessage | None: ...
 
     def drain_into(self, out: list[MidiMessage]) -> int:
         """Pop every message that is ready and append it to *out*; return how many.
@@ -292,7 +309,7 @@ class MidiBufferConsumer(_Endpoint, _core.ConsumerCore, metaclass=_NoPublicConst
         count = 0
         while count < capacity and (message := self._peek()) is not None:
             append(message)  # if it raises, the message is still in the buffer
-            _try_pop(self)
+            self.try_pop()
             count += 1
         return count
 
@@ -338,10 +355,55 @@ class MidiBufferConsumer(_Endpoint, _core.ConsumerCore, metaclass=_NoPublicConst
         self._close()
 
 
-_try_pop = MidiBufferConsumer.try_pop  # the core's method, called unbound: no bound-method object
+# The core's _ring is a Ring, which the mixins see as a _RingView: mypy cannot
+# tell that a property returning a subtype is fine across two bases.
+class MidiBufferProducer(  # type: ignore[misc]
+    _ProducerEnd, _core.ProducerCore, metaclass=_NoPublicConstructor
+):
+    """The sending end of a :func:`midi_buffer`. Create it with :func:`midi_buffer`.
+
+    Owned by one thread at a time (typically a MIDI input thread, or an event
+    loop through :class:`~midibuffer.AsyncMidiProducer`): it may be handed to
+    another thread, but two threads must never use it concurrently. Nothing
+    here blocks. ``try_send`` and ``is_full`` come from the core (see the
+    module docstring); their docstrings say what they return and raise.
+
+    >>> producer, consumer = midi_buffer(64)
+    >>> producer.try_send(MidiMessage([0x90, 60, 100]))
+    True
+    >>> producer.is_full(), producer.capacity
+    (False, 64)
+    """
+
+    __slots__ = ("__weakref__", "_adapter")
 
 
-def claim_end(end: MidiBufferProducer | MidiBufferConsumer, adapter: object) -> None:
+class MidiBufferConsumer(  # type: ignore[misc]  # as MidiBufferProducer
+    _ConsumerEnd, _core.ConsumerCore, metaclass=_NoPublicConstructor
+):
+    """The receiving end of a :func:`midi_buffer`. Create it with :func:`midi_buffer`.
+
+    Owned by one thread at a time, typically the audio callback's. Its
+    polling methods (``try_pop``, ``is_empty``, ``is_abandoned``,
+    ``is_finished``) are real-time safe: no lock, no system call, no I/O,
+    no allocation, O(1). ``try_pop`` and ``is_empty`` come from the core
+    (see the module docstring).
+
+    >>> producer, consumer = midi_buffer(64)
+    >>> consumer.try_pop() is None
+    True
+    >>> _ = producer.try_send(MidiMessage.control_change(0, 7, 100))
+    >>> while (message := consumer.try_pop()) is not None:
+    ...     print(message.kind, message.value)
+    control_change 100
+    >>> consumer.is_empty()
+    True
+    """
+
+    __slots__ = ("__weakref__", "_adapter")
+
+
+def claim_end(end: _Endpoint, adapter: object) -> None:
     """Make *adapter* the one adapter of *end*; adapters call it when they wrap an end.
 
     The claim holds while *adapter* is alive and has not called
@@ -359,7 +421,7 @@ def claim_end(end: MidiBufferProducer | MidiBufferConsumer, adapter: object) -> 
     end._adapter = weakref.ref(adapter)
 
 
-def release_end(end: MidiBufferProducer | MidiBufferConsumer, adapter: object) -> None:
+def release_end(end: _Endpoint, adapter: object) -> None:
     """*adapter* lets go of *end* (it was closed). Idempotent; never raises."""
     if end._adapter is not None and end._adapter() is adapter:
         end._adapter = None

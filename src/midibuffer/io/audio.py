@@ -15,7 +15,7 @@ from typing import Any
 
 from typing_extensions import Unpack
 
-from midibuffer.buffer.ends import MidiBufferConsumer
+from midibuffer.buffer.shared import AnyConsumer
 from midibuffer.errors import AudioBackendUnavailable, AudioDeviceNotFound
 from midibuffer.io.render import AudioBlock, Render, RenderingOutput
 from midibuffer.io.settings import OutputOptions, OutputSettings
@@ -102,7 +102,7 @@ class AudioOutput(RenderingOutput):
 
     def __init__(
         self,
-        consumer: MidiBufferConsumer,
+        consumer: AnyConsumer,
         render: Render,
         *,
         device: int | str | None = None,

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from midibuffer.buffer.ends import MidiBufferProducer, claim_end, release_end
+from midibuffer.buffer.ends import claim_end, release_end
+from midibuffer.buffer.shared import AnyProducer, not_an_end
 from midibuffer.data.message import MidiMessage
 from midibuffer.errors import InvalidMidiMessage, MidiPortNotFound
 from midibuffer.io.midi_backend import api_name, current_api, new_midi_in
@@ -144,7 +145,7 @@ class MidiInput:
     def __init__(
         self,
         midi_in: Any,
-        producer: MidiBufferProducer,
+        producer: AnyProducer,
         *,
         sysex: bool = False,
         clock: bool = False,
@@ -309,7 +310,7 @@ class MidiInput:
 
 def open_input(
     name: str,
-    producer: MidiBufferProducer,
+    producer: AnyProducer,
     *,
     api: int | None = None,
     client_name: str = "midibuffer",
@@ -370,7 +371,7 @@ def open_input(
 
 def open_virtual_input(
     name: str,
-    producer: MidiBufferProducer,
+    producer: AnyProducer,
     *,
     api: int | None = None,
     client_name: str = "midibuffer",
@@ -413,7 +414,7 @@ def open_virtual_input(
 
 def _owned_input(
     midi_in: Any,
-    producer: MidiBufferProducer,
+    producer: AnyProducer,
     port_name: str,
     open_port: Callable[[], object],
     *,
@@ -441,8 +442,8 @@ def _owned_input(
 
 
 def _check_producer(producer: object) -> None:
-    if not isinstance(producer, MidiBufferProducer):
-        raise TypeError(f"producer must be a MidiBufferProducer, not {type(producer).__name__}")
+    if not isinstance(producer, AnyProducer):
+        raise not_an_end("producer", producer)
 
 
 def _callback_record(midi_in: object, callback: object) -> tuple[Any, ...] | None:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from typing_extensions import Unpack
 
-from midibuffer.buffer.ends import MidiBufferConsumer
+from midibuffer.buffer.shared import AnyConsumer
 from midibuffer.io.render import AudioBlock, Render, RenderingOutput
 from midibuffer.io.settings import OutputOptions, OutputSettings
 
@@ -46,7 +46,7 @@ class OfflineOutput(RenderingOutput):
     """
 
     def __init__(
-        self, consumer: MidiBufferConsumer, render: Render, **options: Unpack[OutputOptions]
+        self, consumer: AnyConsumer, render: Render, **options: Unpack[OutputOptions]
     ) -> None:
         super().__init__(consumer, render, OutputSettings(**options))
         self._blocks: list[AudioBlock] = []

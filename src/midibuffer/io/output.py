@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing_extensions import Unpack
 
-from midibuffer.buffer.ends import MidiBufferConsumer
+from midibuffer.buffer.shared import AnyConsumer
 from midibuffer.errors import AudioBackendUnavailable, AudioDeviceNotFound
 from midibuffer.io.audio import AudioOutput
 from midibuffer.io.offline import OfflineOutput
@@ -18,7 +18,7 @@ OFFLINE_ASKED = "offline rendering was asked for"
 
 
 def open_output(
-    consumer: MidiBufferConsumer,
+    consumer: AnyConsumer,
     render: Render,
     *,
     offline: bool = False,

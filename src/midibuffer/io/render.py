@@ -18,7 +18,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from midibuffer.adapters.scheduler import BlockEvents, BlockScheduler
-from midibuffer.buffer.ends import MidiBufferConsumer
+from midibuffer.buffer.shared import AnyConsumer
 from midibuffer.io.realtime import RealtimeMode
 from midibuffer.io.settings import OutputSettings
 
@@ -90,9 +90,7 @@ class BlockRenderer:
         EndpointInUseError: another adapter holds *consumer*.
     """
 
-    def __init__(
-        self, consumer: MidiBufferConsumer, render: Render, settings: OutputSettings
-    ) -> None:
+    def __init__(self, consumer: AnyConsumer, render: Render, settings: OutputSettings) -> None:
         if not callable(render):
             raise TypeError(f"render must be callable, not {type(render).__name__}")
         self.scheduler = BlockScheduler(
@@ -159,9 +157,7 @@ class RenderingOutput:
     waiting forever.
     """
 
-    def __init__(
-        self, consumer: MidiBufferConsumer, render: Render, settings: OutputSettings
-    ) -> None:
+    def __init__(self, consumer: AnyConsumer, render: Render, settings: OutputSettings) -> None:
         self.settings = settings
         """The output's :class:`~midibuffer.audio.OutputSettings`."""
         self.renderer = BlockRenderer(consumer, render, settings)
