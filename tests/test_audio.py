@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import builtins
+import math
 import subprocess
 import sys
 import time
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import pytest
@@ -19,7 +22,7 @@ from midibuffer.io.render import AudioBlock, AudioStats
 from midibuffer.scheduler import BlockEvents
 from midibuffer.testing.jackd import JackServer
 
-from harness import unless_xruns_spoil_it
+from harness import Xruns, with_xruns
 
 RATE = 48_000
 BLOCK = 64
@@ -98,26 +101,99 @@ def placement_errors(found: np.ndarray) -> np.ndarray:
     return offsets - np.median(offsets)
 
 
-def exact(result: tuple[np.ndarray, AudioStats]) -> bool:
-    found = result[0]
-    return len(found) == IMPULSES and bool(np.abs(placement_errors(found)).max() <= 1.0)
+SPACING_ERRORS_PER_XRUN = 3
+"""How many spacings between consecutive impulses one xrun can put off.
+
+An xrun makes the stream skip: JACK drops the late client's cycles, so the
+output renders fewer blocks than time passed, and its clock re-synchronises
+within RESYNC_BLOCKS blocks, shifting every later event (1). Events the
+jump passed over are late: played together at the start of the current
+block, between their neighbours, which puts off the spacing after them too
+(2). The clock's new origin comes from one late callback; it then falls
+back to the floor of the callback times, a second, small shift (3). The
+capture is the same PortAudio JACK client, so it skips the same cycles and
+adds no error of its own.
+"""
+
+
+def impulses_touched(xruns: Xruns) -> int:
+    """How many impulses the xruns can have disturbed: one xrun spans at most
+    XRUN_PERIODS blocks (320 samples, less than SPACING: 592.6), so it
+    touches at most one impulse, more only if the driver started that late."""
+    return sum(math.ceil(span / SPACING) for span in xruns.spans())
 
 
 def test_events_render_on_their_exact_samples(jack_server: JackServer) -> None:
-    # A JACK xrun interrupts the audio itself; such a run is repeated (see harness).
-    found, stats = unless_xruns_spoil_it(jack_server, lambda: render_impulses(jack_server), exact)
-    assert len(found) == IMPULSES, found
-    errors = placement_errors(found)
-    assert np.abs(errors).max() <= 1.0, errors
-    assert (stats.events, stats.late_events) == (IMPULSES, 0)
+    (found, stats), xruns = with_xruns(jack_server, lambda: render_impulses(jack_server))
+    assert stats.events == IMPULSES
+    if xruns.count == 0:  # every impulse on its sample
+        assert len(found) == IMPULSES, found
+        errors = placement_errors(found)
+        assert np.abs(errors).max() <= 1.0, errors
+        assert stats.late_events == 0
+        return
+    # A JACK xrun interrupts the audio itself: each may move, merge or drop the
+    # impulses it touches, and put a bounded number of spacings off. All other
+    # spacings are exact: within 2 samples, as two placements within 1 sample are.
+    touched = impulses_touched(xruns)
+    spacing_errors = np.diff(found) - SPACING * RATE
+    off = int(np.count_nonzero(np.abs(spacing_errors) > 2.0))
+    print(f"\n{xruns}: {len(found)} impulses, {off} spacings off, {stats}")
+    assert abs(len(found) - IMPULSES) <= touched, found
+    assert stats.late_events <= touched, stats
+    assert off <= SPACING_ERRORS_PER_XRUN * xruns.count, spacing_errors
+    # The clock re-synchronises only on a skip, which JACK logs as an xrun.
+    assert stats.resyncs <= xruns.count, stats
 
 
-@pytest.mark.usefixtures("jack_server")
-def test_the_real_time_mode_keeps_a_callback_on_time_next_to_a_busy_event_loop() -> None:
-    result = measure_gil_scenario(realtime=True, seconds=2.0)
-    # Without the mode, most callbacks are lost or underflow (docs/benchmarks.md).
+def cpu_ticks(pid: int | str) -> int:
+    """The CPU time (clock ticks) process *pid* has used: user + system."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def machine_ticks() -> tuple[int, int]:
+    """All CPUs' (busy, total) clock ticks so far; steal time counts as busy."""
+    line = Path("/proc/stat").read_text().splitlines()[0]
+    user, nice, system, idle, iowait, irq, softirq, steal = map(int, line.split()[1:9])
+    total = user + nice + system + idle + iowait + irq + softirq + steal
+    return total - idle - iowait, total
+
+
+T = TypeVar("T")
+
+
+def with_foreign_load(server: JackServer, run: Callable[[], T]) -> tuple[T, float]:
+    """``run()``'s result, and the share of all CPUs' time that went to anything
+    but this process and jackd while it ran (0 where /proc is missing)."""
+    if not Path("/proc/stat").exists():
+        return run(), 0.0
+    ours = ("self", server.process.pid)
+    busy, total = machine_ticks()
+    own = sum(cpu_ticks(pid) for pid in ours)
+    result = run()
+    busy_after, total_after = machine_ticks()
+    own_after = sum(cpu_ticks(pid) for pid in ours)
+    foreign = (busy_after - busy) - (own_after - own)
+    return result, max(0.0, foreign / max(1, total_after - total))
+
+
+def test_the_real_time_mode_keeps_a_callback_on_time_next_to_a_busy_event_loop(
+    jack_server: JackServer,
+) -> None:
+    result, foreign = with_foreign_load(
+        jack_server, lambda: measure_gil_scenario(realtime=True, seconds=2.0)
+    )
+    print(f"\n{result}, foreign CPU load {foreign:.0%}")
+    # Without the mode, most callbacks are lost or underflow (docs/benchmarks.md):
+    # about half are lost, even on a busy machine.
     assert result.callbacks >= 0.9 * result.expected_callbacks, result
-    assert result.underflows <= 0.05 * result.expected_callbacks, result
+    # With it, the callback waits for the GIL at most a quarter block, while the
+    # busy thread that holds it runs. When other processes take its CPU, it
+    # cannot give the GIL up, and the callback is late whatever the mode: with
+    # a share *foreign* of the CPUs' time busy elsewhere, about that share of
+    # the callbacks can fall in such a moment and underflow.
+    assert result.underflows <= (0.05 + foreign) * result.expected_callbacks, result
     assert sys.getswitchinterval() == pytest.approx(0.005)  # restored
 
 

@@ -10,6 +10,7 @@ import io
 import itertools
 import pkgutil
 import re
+import tokenize
 from pathlib import Path
 
 import pytest
@@ -48,18 +49,44 @@ def readme_blocks() -> list[str]:
     return re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
 
 
+# Blocks of README.md that print but do not say what (keyed by their first
+# line), with what they print. README.md should state it, in a comment; until
+# then it is checked here.
+
+
+def stated_output(block: str) -> list[str]:
+    """What *block* says it prints, in order: the comment at the end of a
+    ``print(`` line, or else a whole-line comment right after it."""
+    comments: dict[int, tuple[str, bool]] = {}  # line -> (text, whole line)
+    print_lines = []
+    tokens = list(tokenize.generate_tokens(io.StringIO(block).readline))
+    for token, following in itertools.pairwise(tokens):
+        if token.type == tokenize.COMMENT:
+            whole_line = not token.line[: token.start[1]].strip()
+            comments[token.start[0]] = (token.string.removeprefix("#").strip(), whole_line)
+        elif token[:2] == (tokenize.NAME, "print") and following.string == "(":
+            print_lines.append(token.start[0])
+    expected = []
+    for line in print_lines:
+        if line in comments and not comments[line][1]:
+            expected.append(comments[line][0])
+        elif line + 1 in comments and comments[line + 1][1]:
+            expected.append(comments[line + 1][0])
+    return expected
+
+
+def test_stated_output_reads_both_comment_styles() -> None:
+    block = 'print(1)  # 1\nx = 2  # not output\nprint(x)\n# 2\nprint("#")\n\n# later\n'
+    assert stated_output(block) == ["1", "2"]
+
+
 @pytest.mark.parametrize("block", readme_blocks(), ids=lambda block: block.splitlines()[0])
 def test_readme_python_blocks_run_and_print_what_they_say(block: str) -> None:
     output = io.StringIO()
     with contextlib.redirect_stdout(output):
         exec(compile(block, str(README), "exec"), {"__name__": "readme"})
-    # A comment line right after a print() line states what it prints.
-    lines = block.splitlines()
-    expected = [
-        line[2:]
-        for previous, line in itertools.pairwise(lines)
-        if "print(" in previous and line.startswith("# ")
-    ]
-    printed = output.getvalue()
-    for text in expected:
-        assert text in printed
+    printed = output.getvalue().splitlines()
+    expected = stated_output(block)
+    # Every line printed is stated, in order (a print() that does not run, in a
+    # branch not taken, states nothing).
+    assert printed == expected

@@ -4,7 +4,9 @@ A separate process sends numbered messages through rtmidi's JACK output; a
 ``MidiInput`` attached to a producer receives them on JACK's thread; an
 ``AudioOutput`` pops them in its sounddevice callback on the same JACK
 server. Every message must arrive, in order, and the latency from the send
-to the audio callback is recorded.
+to the audio callback is recorded. JACK xruns, which rtmidi's JACK input
+cannot survive intact (see ``test_rtmidi.py``), excuse only as many lost or
+garbled messages as they can account for (``harness.Arrivals``).
 """
 
 from __future__ import annotations
@@ -21,12 +23,12 @@ from midibuffer.io.render import AudioBlock
 from midibuffer.scheduler import BlockEvents
 from midibuffer.testing.jackd import JackServer
 
-from harness import unless_xruns_spoil_it
+from harness import Arrivals, midi_xruns, wait_for_arrivals, with_xruns
 from midi_sender import SenderProcess
 
 rtmidi = pytest.importorskip("rtmidi", reason="python-rtmidi is not installed")
 
-from midibuffer.rtmidi import open_input  # noqa: E402
+from midibuffer.rtmidi import MidiInputStats, open_input  # noqa: E402
 
 MESSAGES = 2_000
 RATE = 48_000
@@ -51,43 +53,42 @@ class Recorder:
                 self.popped_at.append(now)
 
 
-def stream_into_audio_callback() -> tuple[Recorder, list[float]]:
-    producer, consumer = midi_buffer(256)
+def stream_into_audio_callback() -> tuple[Recorder, list[float], MidiInputStats]:
+    # The buffer holds every message: a stalled audio callback (a PortAudio
+    # xrun) delays messages but cannot lose them, so only the MIDI clients'
+    # xruns can (see harness.midi_xruns).
+    producer, consumer = midi_buffer(MESSAGES)
     recorder = Recorder()
     port = f"midibuffer-e2e-{uuid.uuid4().hex[:8]}"
     with (
         AudioOutput(consumer, recorder, samplerate=RATE, blocksize=BLOCK, mode="live"),
         SenderProcess("virtual", port) as sender,
-        open_input(port, producer, api=rtmidi.API_UNIX_JACK),
+        open_input(port, producer, api=rtmidi.API_UNIX_JACK) as midi_input,
     ):
         sender.start(MESSAGES)
         send_times = sender.send_times()
-        deadline = time.monotonic() + 10
-        while len(recorder.messages) < MESSAGES and time.monotonic() < deadline:
-            time.sleep(0.01)
-    return recorder, send_times
-
-
-def arrived_in_order(result: tuple[Recorder, list[float]]) -> bool:
-    numbers = [m.control * 128 + m.value for m in result[0].messages]
-    return numbers == list(range(MESSAGES))
+        wait_for_arrivals(lambda: len(recorder.messages), MESSAGES)
+    return recorder, send_times, midi_input.stats()
 
 
 def test_rtmidi_to_a_sounddevice_callback_on_jack(jack_server: JackServer) -> None:
-    recorder, send_times = unless_xruns_spoil_it(
-        jack_server, stream_into_audio_callback, arrived_in_order
-    )
-    assert arrived_in_order((recorder, send_times)), f"{len(recorder.messages)} arrived"
+    (recorder, send_times, stats), xruns = with_xruns(jack_server, stream_into_audio_callback)
+    numbers = [m.control * 128 + m.value for m in recorder.messages]
+    arrivals = Arrivals.judge(numbers, MESSAGES, send_times, midi_xruns(xruns))
+    assert arrivals.acceptable(), f"{len(numbers)} arrived; {arrivals}"
+    if arrivals.xruns.count == 0:
+        assert numbers == list(range(MESSAGES))
+    assert stats == MidiInputStats(len(numbers), len(numbers), 0, 0, 0, None)
     assert all(0 <= offset < BLOCK for offset in recorder.offsets)
 
-    to_callback = [p - s for p, s in zip(recorder.popped_at, send_times, strict=True)]
-    stamped = [m.time - s for m, s in zip(recorder.messages, send_times, strict=True)]  # type: ignore[operator]
+    to_callback = [p - send_times[n] for p, n in zip(recorder.popped_at, numbers, strict=True)]
+    stamped = [m.time - send_times[n] for m, n in zip(recorder.messages, numbers, strict=True)]  # type: ignore[operator]
     assert min(to_callback) > 0
     p99 = statistics.quantiles(to_callback, n=100)[98]
     print(
-        f"\nrtmidi -> audio callback on JACK, {MESSAGES} messages: send -> rtmidi callback "
-        f"p50 {statistics.median(stamped) * 1e3:.3f} ms; send -> audio callback "
-        f"p50 {statistics.median(to_callback) * 1e3:.3f} ms, p99 {p99 * 1e3:.3f} ms, "
+        f"\nrtmidi -> audio callback on JACK, {len(numbers)} of {MESSAGES} messages ({arrivals}): "
+        f"send -> rtmidi callback p50 {statistics.median(stamped) * 1e3:.3f} ms; send -> audio "
+        f"callback p50 {statistics.median(to_callback) * 1e3:.3f} ms, p99 {p99 * 1e3:.3f} ms, "
         f"max {max(to_callback) * 1e3:.3f} ms"
     )
     assert p99 < 0.050  # generous: a loaded machine; the figures are printed above

@@ -11,12 +11,16 @@ around.
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import importlib.util
+import math
 import os
 import re
 import signal
 import subprocess
 import sys
+import time
 import wave
 from pathlib import Path
 
@@ -25,6 +29,7 @@ import pytest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 TIMEOUT = 30  # seconds for one example run: they take 1 to 3 s
+RATE = 48_000  # the examples' default sample rate
 
 
 def run_example(
@@ -60,15 +65,39 @@ def without_jack() -> dict[str, str]:
     }
 
 
-def check_wav(path: Path, min_seconds: float) -> None:
-    """*path* is a 16-bit WAV file of at least *min_seconds* that is not silent."""
+def example_constants(name: str) -> dict[str, object]:
+    """The module-level constants (literal assignments) of examples/*name*."""
+    tree = ast.parse((EXAMPLES / name).read_text())
+    constants = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+            if isinstance(target, ast.Name):
+                with contextlib.suppress(ValueError):  # not a literal
+                    constants[target.id] = ast.literal_eval(node.value)
+    return constants
+
+
+def timed_example(
+    name: str, *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> tuple[str, float]:
+    """Run an example like ``run_example``; return its stdout and how long it took."""
+    started = time.perf_counter()
+    result = run_example(name, *args, cwd=cwd, env=env)
+    return result.stdout, time.perf_counter() - started
+
+
+def check_wav(path: Path, min_seconds: float, max_seconds: float) -> None:
+    """*path* is a 16-bit stereo 48 kHz WAV file that is not silent, of at least
+    *min_seconds* and at most *max_seconds* (how long the example ran: it
+    renders on a real-time clock, from after it started to before it ended)."""
     assert path.exists(), f"{path} was not written"
     with wave.open(str(path), "rb") as file:
-        assert file.getsampwidth() == 2
-        rate = file.getframerate()
+        assert (file.getnchannels(), file.getsampwidth(), file.getframerate()) == (2, 2, RATE)
         frames = file.getnframes()
         samples = np.frombuffer(file.readframes(frames), dtype="<i2")
-    assert frames / rate >= min_seconds
+    assert len(samples) == 2 * frames
+    assert min_seconds <= frames / RATE <= max_seconds
     assert np.abs(samples.astype(np.int32)).max() > 1000, "the WAV file is (nearly) silent"
 
 
@@ -79,9 +108,18 @@ needs_rtmidi = pytest.mark.skipif(
 )
 
 
-def check_synth_counts(output: str) -> None:
+def expected_selftest_messages(seconds: float) -> int:
+    """What ``synth.py --selftest --seconds`` sends: a note-on and a note-off
+    every STEP for *seconds* minus TAIL (as the example computes it)."""
+    constants = example_constants("synth.py")
+    step, tail = constants["STEP"], constants["TAIL"]
+    assert isinstance(step, float) and isinstance(tail, float)
+    return 2 * max(1, int((seconds - tail) / step))
+
+
+def check_synth_counts(output: str, seconds: float) -> None:
     sent = number(r"selftest: sent (\d+) messages", output)
-    assert sent >= 8
+    assert sent == expected_selftest_messages(seconds)
     assert number(r"received (\d+) MIDI messages", output) == sent
     assert number(r"(\d+) into the buffer", output) == sent
     assert number(r"rendered (\d+) events", output) == sent
@@ -93,19 +131,19 @@ def test_synth_selftest_plays_on_jack(tmp_path: Path) -> None:
     result = run_example("synth.py", "--selftest", "--seconds", "2", cwd=tmp_path)
     assert "MIDI input: 'midibuffer synth' (Jack)" in result.stdout
     assert "audio: playing on 'system' (JACK Audio Connection Kit)" in result.stdout
-    check_synth_counts(result.stdout)
+    check_synth_counts(result.stdout, seconds=2)
 
 
 @pytest.mark.usefixtures("jack_server")
 @needs_rtmidi
 def test_synth_selftest_renders_a_wav_with_output(tmp_path: Path) -> None:
-    result = run_example(
+    output, elapsed = timed_example(
         "synth.py", "--selftest", "--seconds", "2", "--output", "selftest.wav", cwd=tmp_path
     )
-    assert "audio: rendering offline into selftest.wav" in result.stdout
-    check_synth_counts(result.stdout)
-    assert "wrote selftest.wav" in result.stdout
-    check_wav(tmp_path / "selftest.wav", min_seconds=1.5)
+    assert "audio: rendering offline into selftest.wav" in output
+    check_synth_counts(output, seconds=2)
+    assert "wrote selftest.wav" in output
+    check_wav(tmp_path / "selftest.wav", min_seconds=1.5, max_seconds=elapsed)
 
 
 @pytest.mark.usefixtures("jack_server")
@@ -128,10 +166,43 @@ def test_synth_explains_a_missing_midi_backend_in_one_line(tmp_path: Path) -> No
 # --- async_sequencer.py: coroutines scheduling ahead ----------------------------------------
 
 
-def check_sequencer_counts(output: str) -> None:
+def expected_sequencer_messages(bpm: float, seconds: float) -> tuple[int, int]:
+    """How many messages async_sequencer.py sends (melody, bass) at *bpm* for
+    *seconds*: two for each note of its pattern that ends by the last beat."""
+    constants = example_constants("async_sequencer.py")
+    lead_in, tail, pattern_beats = (
+        constants["LEAD_IN"],
+        constants["TAIL"],
+        constants["PATTERN_BEATS"],
+    )
+    assert isinstance(lead_in, float) and isinstance(tail, float)
+    assert isinstance(pattern_beats, int)
+    beats = (seconds - lead_in - tail) / (60.0 / bpm)
+    loops = range(math.ceil(beats / pattern_beats))
+
+    def messages(notes: object) -> int:
+        assert isinstance(notes, tuple)
+        return 2 * sum(
+            beat + loop * pattern_beats + length <= beats
+            for loop in loops
+            for beat, _note, length, _velocity in notes
+        )
+
+    return messages(constants["MELODY"]), messages(constants["BASS"])
+
+
+def test_the_expected_message_counts_are_the_reviewed_ones() -> None:
+    assert expected_selftest_messages(2) == 24  # int((2 - 0.4) / 0.125) = 12 notes
+    assert expected_sequencer_messages(bpm=160, seconds=2.5) == (14, 4)
+    assert expected_sequencer_messages(bpm=160, seconds=2) == (10, 2)
+    assert expected_sequencer_messages(bpm=120, seconds=2) == (8, 2)
+
+
+def check_sequencer_counts(output: str, bpm: float, seconds: float) -> None:
+    melody, bass = expected_sequencer_messages(bpm, seconds)
     sent = number(r"sent (\d+) messages", output)
-    assert sent >= 10
-    assert number(r"melody (\d+)", output) + number(r"bass (\d+)", output) == sent
+    assert (number(r"melody (\d+)", output), number(r"bass (\d+)", output)) == (melody, bass)
+    assert sent == melody + bass
     assert number(r"rendered (\d+) events", output) == sent
     # None is late, unless the audio stream itself skipped (an overloaded machine).
     late = number(r"late events: (\d+)", output)
@@ -141,21 +212,21 @@ def check_sequencer_counts(output: str) -> None:
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
 def test_async_sequencer_renders_a_wav_with_output(backend: str, tmp_path: Path) -> None:
     pytest.importorskip(backend)
-    result = run_example(
+    output, elapsed = timed_example(
         "async_sequencer.py",
         *("--backend", backend, "--seconds", "2.5", "--bpm", "160", "--output", "seq.wav"),
         cwd=tmp_path,
     )
-    assert f"on {backend}" in result.stdout
-    check_sequencer_counts(result.stdout)
-    check_wav(tmp_path / "seq.wav", min_seconds=2.0)
+    assert f"on {backend}" in output
+    check_sequencer_counts(output, bpm=160, seconds=2.5)
+    check_wav(tmp_path / "seq.wav", min_seconds=2.0, max_seconds=elapsed)
 
 
 @pytest.mark.usefixtures("jack_server")
 def test_async_sequencer_plays_on_jack(tmp_path: Path) -> None:
     result = run_example("async_sequencer.py", "--seconds", "2", "--bpm", "160", cwd=tmp_path)
     assert "audio: playing on 'system'" in result.stdout
-    check_sequencer_counts(result.stdout)
+    check_sequencer_counts(result.stdout, bpm=160, seconds=2)
     assert not (tmp_path / "async_sequencer.wav").exists()
 
 
@@ -173,10 +244,12 @@ def test_async_sequencer_falls_back_to_a_wav_without_a_device(tmp_path: Path) ->
     )
     if listed.returncode == 0 and listed.stdout.strip() != "0":
         pytest.skip("this machine has an audio output device: the example would play on it")
-    result = run_example("async_sequencer.py", "--seconds", "2", cwd=tmp_path, env=without_jack())
-    assert "no audio output (" in result.stdout
-    check_sequencer_counts(result.stdout)
-    check_wav(tmp_path / "async_sequencer.wav", min_seconds=1.5)
+    output, elapsed = timed_example(
+        "async_sequencer.py", "--seconds", "2", cwd=tmp_path, env=without_jack()
+    )
+    assert "no audio output (" in output
+    check_sequencer_counts(output, bpm=120, seconds=2)  # 120 bpm: the default
+    check_wav(tmp_path / "async_sequencer.wav", min_seconds=1.5, max_seconds=elapsed)
 
 
 # --- network_midi.py: raw MIDI over UDP -------------------------------------------------------

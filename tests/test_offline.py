@@ -43,15 +43,25 @@ def test_it_keeps_real_time_pace_and_places_events_on_their_samples() -> None:
 
 def test_it_writes_a_wav_file_of_what_it_rendered(tmp_path: Path) -> None:
     producer, consumer = midi_buffer(16)
+    started = time.perf_counter()
     with OfflineOutput(consumer, PolySynth(RATE), samplerate=RATE, blocksize=128) as output:
         producer.try_send(MidiMessage.note_on(0, 69, 100))
         output.wait(0.2)
+    elapsed = time.perf_counter() - started
     path = output.write_wav(tmp_path / "out.wav")
     with wave.open(str(path)) as file:
         assert (file.getnchannels(), file.getsampwidth(), file.getframerate()) == (2, 2, RATE)
         pcm = np.frombuffer(file.readframes(file.getnframes()), dtype="<i2")
     assert len(pcm) == output.frames * 2
+    # On a real-time clock: no more than the time it ran (and the block it
+    # renders at once on start), and most of the 0.2 s it was given.
+    assert 0.1 * RATE <= output.frames <= elapsed * RATE + 128
     assert np.abs(pcm).max() > 1000
+    # Note 69 is A4: 440 Hz dominates (a 1 Hz grid: zero-padded to a second).
+    left = pcm.reshape(-1, 2)[:, 0].astype(np.float64)
+    spectrum = np.abs(np.fft.rfft(left, n=max(len(left), RATE)))
+    frequencies = np.fft.rfftfreq(max(len(left), RATE), d=1 / RATE)
+    assert frequencies[np.argmax(spectrum)] == pytest.approx(440, abs=5)
 
 
 def test_an_exception_in_render_is_raised_by_close() -> None:

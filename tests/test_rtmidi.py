@@ -19,9 +19,12 @@ Two properties of rtmidi on JACK shape these tests:
   does not. A sender *thread* in the receiving process, contending for the
   GIL, made that happen in about one run in four on a loaded two-CPU
   machine, so the senders here are separate processes, as a real MIDI
-  source would be. Xruns still happen now and then on a busy machine, so a
-  run that went wrong while jackd logged an xrun is repeated (see
-  ``unless_xruns_spoil_it``); a run that went wrong without one fails.
+  source would be. Xruns still happen on a busy machine, and on an idle
+  virtual one (several a second), so a stream of messages is judged by
+  the xruns jackd logged while it ran (``harness.Arrivals``): without
+  one, every message must arrive intact and in order; with some, only as
+  many messages as those xruns can disturb may be lost or garbled, and
+  short runs are simply repeated (``unless_xruns_spoil_it``).
 """
 
 from __future__ import annotations
@@ -44,7 +47,14 @@ import pytest
 
 from midibuffer.testing.jackd import JackServer
 
-from harness import PollingConsumer, unless_xruns_spoil_it
+from harness import (
+    Arrivals,
+    PollingConsumer,
+    midi_xruns,
+    unless_xruns_spoil_it,
+    wait_for_arrivals,
+    with_xruns,
+)
 from midi_sender import SenderProcess
 
 rtmidi: Any = pytest.importorskip("rtmidi", reason="python-rtmidi is not installed")
@@ -127,8 +137,8 @@ class Stream:
     stats: MidiInputStats
     finished: bool
 
-    def in_order(self) -> bool:
-        return [number_of(message) for message in self.messages] == list(range(MESSAGES))
+    def numbers(self) -> list[int]:
+        return [number_of(message) for message in self.messages]
 
 
 def stream_through_jack(connection: str, polling_consumer: type[PollingConsumer]) -> Stream:
@@ -143,7 +153,7 @@ def stream_through_jack(connection: str, polling_consumer: type[PollingConsumer]
         ):
             sender.start(MESSAGES)
             send_times = sender.send_times()
-            wait_until(lambda: len(popper.received) >= MESSAGES)
+            wait_for_arrivals(lambda: len(popper.received), MESSAGES)
     else:
         client = unique("midibuffer")
         with (
@@ -152,7 +162,7 @@ def stream_through_jack(connection: str, polling_consumer: type[PollingConsumer]
         ):
             sender.start(MESSAGES)
             send_times = sender.send_times()
-            wait_until(lambda: len(popper.received) >= MESSAGES)
+            wait_for_arrivals(lambda: len(popper.received), MESSAGES)
     popper.stop()  # hands the consumer back to this thread
     return Stream(popper.received, send_times, midi_input.stats(), consumer.is_finished())
 
@@ -161,24 +171,33 @@ def stream_through_jack(connection: str, polling_consumer: type[PollingConsumer]
 def test_every_message_arrives_in_order_with_perf_counter_times(
     connection: str, jack_server: JackServer, polling_consumer: type[PollingConsumer]
 ) -> None:
-    result = unless_xruns_spoil_it(
-        jack_server, lambda: stream_through_jack(connection, polling_consumer), Stream.in_order
+    # Without an xrun, all MESSAGES intact and in order; with some, no more
+    # lost or garbled than they can account for (see harness.Arrivals).
+    result, xruns = with_xruns(
+        jack_server, lambda: stream_through_jack(connection, polling_consumer)
     )
-    assert result.in_order(), f"{len(result.messages)} of {MESSAGES} arrived; {result.stats}"
-    assert result.stats == MidiInputStats(MESSAGES, MESSAGES, 0, 0, 0, None)
+    numbers = result.numbers()
+    arrivals = Arrivals.judge(numbers, MESSAGES, result.send_times, midi_xruns(xruns))
+    assert arrivals.acceptable(), f"{len(numbers)} of {MESSAGES} arrived; {arrivals}"
+    if arrivals.xruns.count == 0:
+        assert numbers == list(range(MESSAGES))
+    arrived = len(result.messages)
+    assert result.stats == MidiInputStats(arrived, arrived, 0, 0, 0, None)
     assert result.finished  # close() closed the producer: the consumer saw the end
 
     times = [message.time for message in result.messages]
     assert all(time is not None for time in times)
     stamps: list[float] = times  # type: ignore[assignment]
     assert all(earlier <= later for earlier, later in itertools.pairwise(stamps))
-    latencies = [stamp - sent for stamp, sent in zip(stamps, result.send_times, strict=True)]
+    sent_at = [result.send_times[number] for number in numbers]
+    latencies = [stamp - sent for stamp, sent in zip(stamps, sent_at, strict=True)]
     assert min(latencies) > 0  # stamped after it was sent: the same perf_counter clock
     percentiles = statistics.quantiles(latencies, n=100)
     p50, p99 = statistics.median(latencies), percentiles[98]
     print(
-        f"\nrtmidi JACK {connection}: {MESSAGES} messages, latency send -> callback "
-        f"p50 {p50 * 1e3:.3f} ms, p99 {p99 * 1e3:.3f} ms, max {max(latencies) * 1e3:.3f} ms"
+        f"\nrtmidi JACK {connection}: {arrived} of {MESSAGES} messages, {arrivals}, latency "
+        f"send -> callback p50 {p50 * 1e3:.3f} ms, p99 {p99 * 1e3:.3f} ms, "
+        f"max {max(latencies) * 1e3:.3f} ms"
     )
     assert p99 < 0.050
 
@@ -325,10 +344,10 @@ class Interrupted:
     closing_took: float
     finished: bool
     closed_repr: str
+    send_times: list[float]
 
-    def in_order(self) -> bool:
-        numbers = [number_of(message) for message in self.messages]
-        return numbers == list(range(len(numbers)))
+    def numbers(self) -> list[int]:
+        return [number_of(message) for message in self.messages]
 
 
 def close_while_streaming() -> Interrupted:
@@ -345,19 +364,25 @@ def close_while_streaming() -> Interrupted:
             after_close = midi_input.stats()
             time.sleep(0.05)  # the sender keeps going: nothing more may be counted
             later = midi_input.stats()
-            sender.send_times()
+            send_times = sender.send_times()
         finally:
             midi_input.close()
     messages = drain(consumer)
     return Interrupted(
-        messages, after_close, later, closing_took, consumer.is_finished(), repr(midi_input)
+        messages,
+        after_close,
+        later,
+        closing_took,
+        consumer.is_finished(),
+        repr(midi_input),
+        send_times,
     )
 
 
 def test_closing_while_messages_flow_neither_hangs_nor_loses_count(
     jack_server: JackServer,
 ) -> None:
-    result = unless_xruns_spoil_it(jack_server, close_while_streaming, Interrupted.in_order)
+    result, xruns = with_xruns(jack_server, close_while_streaming)
     stats = result.after_close
     assert result.closing_took < 1.0
     assert result.later == stats
@@ -365,7 +390,12 @@ def test_closing_while_messages_flow_neither_hangs_nor_loses_count(
     assert stats.errors == stats.invalid == stats.dropped == 0
     assert_balanced(stats)
     assert len(result.messages) == stats.sent
-    assert result.in_order()
+    # The messages before the last one that arrived, in order (see harness.Arrivals).
+    numbers = result.numbers()
+    arrivals = Arrivals.judge(numbers, max(numbers) + 1, result.send_times, midi_xruns(xruns))
+    assert arrivals.acceptable(), f"{numbers[:20]}...; {arrivals}"
+    if arrivals.xruns.count == 0:
+        assert numbers == list(range(len(numbers)))
     assert result.finished
     assert result.closed_repr.endswith(" closed>")
 

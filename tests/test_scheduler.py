@@ -75,7 +75,9 @@ def test_the_clock_follows_a_slow_device_up_to_the_drift_limit() -> None:
 
 def test_a_device_slower_than_the_drift_limit_resynchronises_now_and_then() -> None:
     clock, errors = drifting_clock(ppm=100)
-    assert 1 <= clock.resyncs <= 7  # (100 - 20) ppm x 100 s / 1.33 ms = 6
+    # Deterministic (a virtual clock, no randomness): the drift beyond the limit,
+    # (100 - 20) ppm x 100 s = 8 ms, is six 64-frame blocks (1.33 ms each).
+    assert clock.resyncs == round((100e-6 - DRIFT) * 100.0 * RATE / FRAMES) == 6
     assert max(map(abs, errors)) <= FRAMES + 1  # behind by up to a block before it resyncs
 
 

@@ -32,6 +32,7 @@ from midibuffer import (
 )
 from midibuffer.buffer import CORE
 from midibuffer.scheduler import BlockScheduler
+
 from shared_children import consume, hold_then_wait, number, numbered, produce, send_then_die
 
 pytestmark = pytest.mark.skipif(CORE != "c", reason="the shared ring needs the C core")

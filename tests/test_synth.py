@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from midibuffer import MidiMessage, midi_buffer
+from midibuffer.app.synth import _OFF, _RELEASING
 from midibuffer.scheduler import BlockEvents, BlockScheduler
 from midibuffer.synth import PolySynth
 
@@ -60,12 +61,26 @@ def test_note_on_with_velocity_zero_is_a_note_off() -> None:
     assert synth.active_voices == 0
 
 
+def held_notes(synth: PolySynth) -> list[int]:
+    """The notes of the voices that sound and are not releasing."""
+    held = (synth._state != _OFF) & (synth._state != _RELEASING)
+    return sorted(int(note) for note in synth._note[held])
+
+
 def test_more_notes_than_voices_take_over_the_quietest_voice() -> None:
-    synth = PolySynth(RATE, voices=2)
-    notes = [(0, MidiMessage.note_on(0, note, 100)) for note in (60, 64, 67)]
-    audio = render(synth, 2, events_of(*notes))
-    assert synth.active_voices == 2
-    assert np.isfinite(audio).all()
+    synth = PolySynth(RATE, voices=3)
+    audio = [render(synth, 2, events_of((0, MidiMessage.note_on(0, 60, 100))))]
+    audio.append(render(synth, 2, events_of((0, MidiMessage.note_on(0, 64, 100)))))
+    audio.append(render(synth, 16, events_of((0, MidiMessage.note_on(0, 67, 100)))))
+    # 64 fades out: now the quietest voice, though neither the oldest (60),
+    # the newest (67), nor the first voice.
+    audio.append(render(synth, 5, events_of((0, MidiMessage.note_off(0, 64)))))
+    assert synth.active_voices == 3
+    assert held_notes(synth) == [60, 67]
+    audio.append(render(synth, 2, events_of((0, MidiMessage.note_on(0, 72, 100)))))
+    assert synth.active_voices == 3
+    assert held_notes(synth) == [60, 67, 72]  # 72 took 64's voice
+    assert np.isfinite(np.concatenate(audio)).all()
 
 
 def test_volume_and_all_notes_off_controllers() -> None:
@@ -80,7 +95,7 @@ def test_volume_and_all_notes_off_controllers() -> None:
 
 
 def test_events_from_two_sources_are_merged_by_offset() -> None:
-    synth = PolySynth(RATE)
+    synth, reference = PolySynth(RATE), PolySynth(RATE)
     data = np.zeros((FRAMES, 2), dtype=np.float32)
     synth(
         data,
@@ -89,6 +104,18 @@ def test_events_from_two_sources_are_merged_by_offset() -> None:
     )
     assert not data[:20].any() and data[20:].any()
     assert synth.active_voices == 2
+    # The same as one source with both events in offset order, to the sample:
+    # the note at offset 50 starts there too.
+    expected = np.zeros((FRAMES, 2), dtype=np.float32)
+    reference(
+        expected,
+        events_of(
+            (20, MidiMessage.note_on(2, 72, 100)),
+            (50, MidiMessage.note_on(0, 60, 100)),
+        ),
+    )
+    assert np.array_equal(data, expected)
+    assert np.array_equal(render(synth, 4), render(reference, 4))
 
 
 def test_it_plays_from_a_scheduler_and_never_clips() -> None:

@@ -32,11 +32,16 @@ output takes the same options, checked by :class:`OutputSettings`;
 :func:`open_output` picks a device or, without one, offline rendering
 (:mod:`midibuffer.offline`). See ``docs/realtime.md``.
 
+:class:`AudioProcess` runs the output in a child process of its own, fed
+through a :func:`~midibuffer.shared_midi_buffer`, so that no thread of the
+parent can hold up the callback with the GIL.
+
 This is the public path; the code lives in the I/O layer,
 :mod:`midibuffer.io`.
 """
 
 from midibuffer.io.audio import AudioDevice, AudioOutput, import_sounddevice, output_devices
+from midibuffer.io.audio_process import AudioProcess, AudioProcessError
 from midibuffer.io.output import OFFLINE_ASKED, open_output
 from midibuffer.io.render import AudioStats, BlockRenderer, Render, RenderingOutput
 from midibuffer.io.settings import OutputOptions, OutputSettings
@@ -45,6 +50,8 @@ __all__ = [
     "OFFLINE_ASKED",
     "AudioDevice",
     "AudioOutput",
+    "AudioProcess",
+    "AudioProcessError",
     "AudioStats",
     "BlockRenderer",
     "OutputOptions",

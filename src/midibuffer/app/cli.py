@@ -82,6 +82,11 @@ def _parser() -> argparse.ArgumentParser:
         default=True,
         help="GIL-aware real-time mode (default: on)",
     )
+    demo.add_argument(
+        "--audio-process",
+        action="store_true",
+        help="render in a process of its own, which no thread here can hold up",
+    )
     demo.add_argument("--quiet", action="store_true", help="no status line")
     demo.set_defaults(run=_demo)
 
@@ -91,7 +96,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Time midibuffer against deque, queue.Queue, janus and anyio streams "
         "in one run; print ratios.",
     )
-    bench.add_argument("--suite", choices=("buffer", "async", "gil", "all"), default="all")
+    bench.add_argument(
+        "--suite", choices=("buffer", "async", "gil", "shared", "all"), default="all"
+    )
     bench.add_argument("--rounds", type=_int_in(1, 10_000), default=15)
     bench.add_argument("--jack", action="store_true", help="GIL scenario on a private JACK")
     bench.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
@@ -181,6 +188,7 @@ def _demo(args: argparse.Namespace) -> int:
             midi_in=args.midi_in,
             device=device,
             realtime=args.realtime,
+            audio_process=args.audio_process,
             status=None if args.quiet else sys.stderr,
         )
     )

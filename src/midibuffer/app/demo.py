@@ -23,19 +23,25 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import anyio
 
 from midibuffer.adapters.async_producer import AsyncMidiProducer
 from midibuffer.adapters.scheduler import BlockEvents, BlockScheduler
 from midibuffer.buffer.ends import midi_buffer
-from midibuffer.buffer.shared import AnyConsumer
+from midibuffer.buffer.shared import AnyConsumer, AnyProducer
 from midibuffer.data.message import MidiMessage
-from midibuffer.errors import AudioBackendUnavailable
+from midibuffer.errors import AudioBackendUnavailable, MidiBufferError
+from midibuffer.io.audio_process import AudioProcess
 from midibuffer.io.render import AudioBlock, AudioStats, RenderingOutput
 
+if TYPE_CHECKING:
+    from midibuffer.app.synth import PolySynth
+
 __all__ = ["DEFAULT_WAV", "DemoOptions", "DemoSummary", "pattern", "run_demo"]
+
+_Output = RenderingOutput | AudioProcess
 
 DEFAULT_WAV = Path("midibuffer-demo.wav")
 TEMPO = 104  # beats per minute
@@ -108,6 +114,8 @@ class DemoOptions:
     """Play along live on the MIDI input whose name contains this."""
     device: int | str | None = None
     realtime: bool = True
+    audio_process: bool = False
+    """Render in a process of its own (:class:`~midibuffer.audio.AudioProcess`)."""
     status: TextIO | None = None
     """Where the live status line and the fallback notice go (``midibuffer demo``: stderr)."""
 
@@ -147,9 +155,7 @@ class _Mixer:
     """The render function: the synth, fed by the sequencer and the live input."""
 
     def __init__(self, samplerate: int, live: BlockScheduler | None) -> None:
-        from midibuffer.app.synth import PolySynth
-
-        self.synth = PolySynth(samplerate, voices=24)
+        self.synth = _make_synth(samplerate)
         self.live = live
 
     def __call__(self, outdata: AudioBlock, events: BlockEvents) -> None:
@@ -170,7 +176,7 @@ async def _sequence(aproducer: AsyncMidiProducer, seconds: float, start: float) 
             await aproducer.send(message.with_time(when))
 
 
-async def _show_status(output: RenderingOutput, aproducer: AsyncMidiProducer, out: TextIO) -> None:
+async def _show_status(output: _Output, aproducer: AsyncMidiProducer, out: TextIO) -> None:
     """A status line rewritten in place on a terminal; plain lines, once a second, in a log."""
     terminal = out.isatty()
     started = time.perf_counter()
@@ -185,6 +191,27 @@ async def _show_status(output: RenderingOutput, aproducer: AsyncMidiProducer, ou
         )
         out.write(f"\r{line}  " if terminal else f"{line}\n")
         out.flush()
+
+
+def _make_synth(samplerate: int) -> PolySynth:
+    """The demo's synth; in an AudioProcess it is built there (numpy is imported there)."""
+    from midibuffer.app.synth import PolySynth
+
+    return PolySynth(samplerate, voices=24)
+
+
+def _where_the_process_plays(audio: AudioProcess, options: DemoOptions) -> tuple[str, Path | None]:
+    """Where a started AudioProcess plays, and the WAV path if it renders offline."""
+    if audio.reason is None:
+        return f"an audio device, from process {audio.pid}", None
+    wav = options.output or DEFAULT_WAV
+    if options.status is not None and options.output is None:
+        print(
+            f"No audio output ({audio.reason}): rendering on a simulated real-time clock "
+            f"to {wav}, in process {audio.pid}.",
+            file=options.status,
+        )
+    return str(wav), wav
 
 
 def _open_demo_output(
@@ -220,6 +247,7 @@ def run_demo(options: DemoOptions) -> DemoSummary:
     Raises:
         AudioBackendUnavailable: numpy is missing (``pip install 'midibuffer[audio]'``).
         MidiBackendUnavailable, MidiPortNotFound: *midi_in* cannot be opened.
+        MidiBufferError: *midi_in* and *audio_process* together (not yet supported).
     """
     try:
         import numpy  # noqa: F401
@@ -227,18 +255,35 @@ def run_demo(options: DemoOptions) -> DemoSummary:
         raise AudioBackendUnavailable(
             "the demo's synthesizer needs numpy: pip install 'midibuffer[audio]'"
         ) from None
-    producer, consumer = midi_buffer(256)
+    if options.audio_process and options.midi_in is not None:
+        raise MidiBufferError("--midi-in cannot be combined with --audio-process yet")
     live_input = live = None
-    if options.midi_in is not None:
-        from midibuffer.io.midi_input import open_input
-
-        live_producer, live_consumer = midi_buffer(256)
-        live_input = open_input(options.midi_in, live_producer)
-        live = BlockScheduler(live_consumer, options.samplerate, mode="live")
     try:
-        output, destination, wav = _open_demo_output(
-            consumer, _Mixer(options.samplerate, live), options
-        )
+        output: _Output
+        producer: AnyProducer
+        if options.audio_process:
+            audio = AudioProcess(
+                _make_synth,
+                device=options.device,
+                offline=options.output is not None,
+                wav=options.output or DEFAULT_WAV,
+                samplerate=options.samplerate,
+                blocksize=options.blocksize,
+                realtime=options.realtime,
+            )
+            output, producer = audio, audio.producer
+        else:
+            local_producer, consumer = midi_buffer(256)
+            if options.midi_in is not None:
+                from midibuffer.io.midi_input import open_input
+
+                live_producer, live_consumer = midi_buffer(256)
+                live_input = open_input(options.midi_in, live_producer)
+                live = BlockScheduler(live_consumer, options.samplerate, mode="live")
+            output, destination, wav = _open_demo_output(
+                consumer, _Mixer(options.samplerate, live), options
+            )
+            producer = local_producer
         aproducer = AsyncMidiProducer(producer)
 
         async def main() -> None:
@@ -249,22 +294,24 @@ def run_demo(options: DemoOptions) -> DemoSummary:
                 await anyio.sleep(LOOKAHEAD + 0.3)  # the last messages, then the release tails
                 tasks.cancel_scope.cancel()
 
-        started = time.perf_counter()
         interrupted = False
-        with output:  # closes the stream whatever happens
+        with output:  # closes the stream (or the audio process) whatever happens
+            if isinstance(output, AudioProcess):
+                destination, wav = _where_the_process_plays(output, options)
+            started = time.perf_counter()
             try:
                 anyio.run(main)
             except KeyboardInterrupt:
                 interrupted = True
+            seconds = time.perf_counter() - started
+            audio_stats = output.stats()
     finally:
         if live_input is not None:
             live_input.close()
-    seconds = time.perf_counter() - started
-    if wav is not None:
-        from midibuffer.io.offline import OfflineOutput
+    from midibuffer.io.offline import OfflineOutput  # numpy: checked above
 
-        assert isinstance(output, OfflineOutput)
-        output.write_wav(wav)
+    if wav is not None and isinstance(output, OfflineOutput):
+        output.write_wav(wav)  # an AudioProcess wrote its own when it closed
     if options.status is not None and options.status.isatty():
         options.status.write("\n")
     sender = aproducer.stats()
@@ -276,6 +323,6 @@ def run_demo(options: DemoOptions) -> DemoSummary:
         dropped=producer.stats().dropped,
         waits=sender.waits,
         live_messages=live.stats().events if live is not None else 0,
-        audio=output.stats(),
+        audio=audio_stats,
         interrupted=interrupted,
     )

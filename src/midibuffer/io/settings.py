@@ -16,8 +16,8 @@ ValueError: channels must be between 1 and 256, got 0
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TypedDict
+from dataclasses import dataclass, fields
+from typing import TypedDict, cast
 
 from midibuffer.adapters.scheduler import DEFAULT_MAX_LEAD, Mode
 from midibuffer.buffer.ends import MAX_CAPACITY
@@ -82,6 +82,12 @@ class OutputSettings:
             raise ValueError(f"mode must be 'timed' or 'live', got {self.mode!r}")
         if not isinstance(self.realtime, bool):
             raise TypeError(f"realtime must be a bool, not {type(self.realtime).__name__}")
+
+    def as_options(self) -> OutputOptions:
+        """These settings as keyword arguments for an output (``**settings.as_options()``)."""
+        return cast(
+            OutputOptions, {field.name: getattr(self, field.name) for field in fields(self)}
+        )
 
     @property
     def block_period(self) -> float:

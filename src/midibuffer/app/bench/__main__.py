@@ -29,6 +29,9 @@ def run_gil_suite(*, seconds: float, jack: bool, required: bool) -> str:
                 gil_cases.measure_gil_scenario(realtime=realtime, seconds=seconds)
                 for realtime in (False, True)
             ]
+            placements = (
+                gil_cases.measure_placements(seconds) if CORE == "c" else []
+            )  # AudioProcess needs the shared ring's C core
         finally:
             if server is not None:
                 server.stop()
@@ -36,7 +39,13 @@ def run_gil_suite(*, seconds: float, jack: bool, required: bool) -> str:
         if required:
             raise SystemExit(f"GIL scenario: {error}") from None
         return f"# GIL scenario skipped: {error} (try --jack)"
-    return header + gil_cases.format_gil_report(results)
+    table = header + gil_cases.format_gil_report(results)
+    if placements:
+        table += (
+            f"\n\n# where the callback lives: busy pure-Python threads in this process, "
+            f"{seconds:g} s each\n\n" + gil_cases.format_placement_report(placements)
+        )
+    return table
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,11 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--suite",
-        choices=("buffer", "async", "gil", "all"),
+        choices=("buffer", "async", "gil", "shared", "all"),
         default="all",
         help="the buffer's ratio table, the async producer's table, the GIL scenario "
-        "(needs an audio device or --jack), or all of them (all; gil is skipped "
-        "without a device)",
+        "(needs an audio device or --jack), the shared ring across processes, or all "
+        "of them (all; gil is skipped without a device)",
     )
     parser.add_argument(
         "--jack",
@@ -91,6 +100,17 @@ def main(argv: list[str] | None = None) -> int:
         async_targets = async_cases.check_async_targets(async_results)
         print(async_cases.format_async_report(async_results, async_targets))
         met = met and all(t.met for t in async_targets)
+    if args.suite in ("shared", "all") and CORE == "c":
+        from midibuffer.app.bench import shared_cases
+
+        print(f"\n# shared ring: best of {args.rounds} rounds of {args.ops} pairs\n")
+        pairs = run_cases(shared_cases.CASES, ops=args.ops, rounds=args.rounds)
+        pair_targets = check_targets(pairs, shared_cases.TARGETS)
+        print(format_report(pairs, pair_targets))
+        cross = shared_cases.measure_cross_process()
+        print()
+        print(shared_cases.format_cross_report(cross))
+        met = met and all(t.met for t in pair_targets) and shared_cases.cross_targets_met(cross)
     if args.suite in ("gil", "all"):
         print()
         print(run_gil_suite(seconds=args.seconds, jack=args.jack, required=args.suite == "gil"))

@@ -8,6 +8,10 @@ blocks at 48 kHz. At CPython's default 5 ms switch interval, the callback
 often waits longer than its 1.33 ms block for the GIL; the real-time mode
 shortens the interval to a quarter of the block.
 
+The placement table runs the same silent callback with 0, 1, 2 and 4 busy
+pure-Python threads in this process, the callback in this process (with and
+without the real-time mode) or in an :class:`~midibuffer.audio.AudioProcess`.
+
 It needs a real output device. Without one, ``--jack`` starts a private JACK
 server with the dummy driver (``jackd`` must be installed).
 """
@@ -15,7 +19,9 @@ server with the dummy driver (``jackd`` must be installed).
 from __future__ import annotations
 
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import anyio
@@ -25,10 +31,18 @@ from midibuffer.adapters.scheduler import BlockEvents
 from midibuffer.buffer.ends import midi_buffer
 from midibuffer.data.message import MidiMessage
 from midibuffer.io.audio import AudioOutput
+from midibuffer.io.audio_process import AudioProcess
 from midibuffer.io.realtime import switch_interval_for
 from midibuffer.io.render import AudioBlock
 
-__all__ = ["GilResult", "format_gil_report", "measure_gil_scenario"]
+__all__ = [
+    "GilResult",
+    "PlacementResult",
+    "format_gil_report",
+    "format_placement_report",
+    "measure_gil_scenario",
+    "measure_placements",
+]
 
 SAMPLERATE = 48_000
 BLOCKSIZE = 64
@@ -113,5 +127,94 @@ def format_gil_report(results: list[GilResult]) -> str:
             f"| {'on' if r.realtime else 'off'} | {r.switch_interval * 1e3:.3f} ms"
             f" | {r.callbacks} ({r.expected_callbacks}) | {r.underflows} | {r.overruns}"
             f" | {r.steps} |"
+        )
+    return "\n".join(lines)
+
+
+# --- where the callback lives: in this process, or in an AudioProcess ------------------------
+
+PLACEMENTS = ("in-process", "in-process + RealtimeMode", "AudioProcess")
+BUSY_THREADS = (0, 1, 2, 4)
+
+
+@dataclass(frozen=True)
+class PlacementResult:
+    placement: str
+    threads: int
+    seconds: float
+    expected_callbacks: int
+    callbacks: int
+    underflows: int
+
+
+def _silent_factory(samplerate: int) -> Callable[[AudioBlock, BlockEvents], None]:
+    return _silence
+
+
+def _burn(stop: threading.Event) -> None:
+    while not stop.is_set():
+        sum(range(1000))  # pure Python: it holds the GIL but for the switch interval
+
+
+def measure_placement(
+    placement: str, threads: int, seconds: float, device: int | str | None = None
+) -> PlacementResult:
+    """Render silence for *seconds* with *threads* busy pure-Python threads in this
+    process, the callback placed as *placement* says; count callbacks and underflows."""
+    output: AudioOutput | AudioProcess
+    if placement == "AudioProcess":
+        output = AudioProcess(_silent_factory, blocksize=BLOCKSIZE, device=device)
+    else:
+        _producer, consumer = midi_buffer(16)
+        output = AudioOutput(
+            consumer,
+            _silence,
+            samplerate=SAMPLERATE,
+            blocksize=BLOCKSIZE,
+            device=device,
+            realtime=placement != "in-process",
+        )
+    stop = threading.Event()
+    burners = [threading.Thread(target=_burn, args=(stop,)) for _ in range(threads)]
+    with output:
+        time.sleep(0.3)  # let the stream settle
+        before = output.stats()
+        for burner in burners:
+            burner.start()
+        started = time.perf_counter()
+        time.sleep(seconds)
+        after = output.stats()
+        elapsed = time.perf_counter() - started
+        stop.set()
+        for burner in burners:
+            burner.join()
+    return PlacementResult(
+        placement=placement,
+        threads=threads,
+        seconds=elapsed,
+        expected_callbacks=round(elapsed * SAMPLERATE / BLOCKSIZE),
+        callbacks=after.callbacks - before.callbacks,
+        underflows=after.underflows - before.underflows,
+    )
+
+
+def measure_placements(seconds: float) -> list[PlacementResult]:
+    """Every placement with 0, 1, 2 and 4 busy threads, interleaved by thread count."""
+    return [
+        measure_placement(placement, threads, seconds)
+        for threads in BUSY_THREADS
+        for placement in PLACEMENTS
+    ]
+
+
+def format_placement_report(results: list[PlacementResult]) -> str:
+    lines = [
+        "| busy threads | placement | callbacks (expected) | underflows |",
+        "|---:|---|---:|---:|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.threads} | {r.placement} | {r.callbacks} ({r.expected_callbacks}) "
+            f"| {r.underflows} |"
         )
     return "\n".join(lines)

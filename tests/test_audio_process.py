@@ -1,0 +1,176 @@
+"""AudioProcess: the audio side in a child process, fed through a shared ring."""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from midibuffer import MidiMessage
+from midibuffer.audio import AudioProcess
+from midibuffer.buffer import CORE
+from midibuffer.testing.jackd import JackServer
+
+import audio_process_children as children
+
+pytestmark = pytest.mark.skipif(CORE != "c", reason="the shared ring needs the C core")
+
+RATE = 48_000
+BLOCK = 64
+
+
+@pytest.fixture(autouse=True)
+def no_segment_left() -> Iterator[None]:
+    before = set(os.listdir("/dev/shm"))
+    yield
+    gc.collect()
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        left = {n for n in set(os.listdir("/dev/shm")) - before if n.startswith("midibuffer-")}
+        if not left:
+            break
+        time.sleep(0.01)
+    assert not left
+
+
+def process_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in "ZX"
+    except FileNotFoundError:
+        return True
+
+
+def test_an_offline_audio_process_receives_every_event_and_writes_the_wav(tmp_path: Path) -> None:
+    wav = tmp_path / "out.wav"
+    with AudioProcess(children.impulses, blocksize=BLOCK, offline=True, wav=wav) as audio:
+        assert audio.reason == "offline rendering was asked for"
+        assert audio.pid is not None and audio.pid != os.getpid()
+        start = time.perf_counter() + 0.2
+        for index in range(200):
+            message = MidiMessage.note_on(0, 60, 100, time=start + index * 0.002)
+            assert audio.producer.try_send(message)
+        deadline = time.monotonic() + 20
+        while audio.stats().events < 200 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        stats = audio.stats()
+        pid = audio.pid
+    assert (stats.events, stats.late_events, stats.untimed, stats.misdated) == (200, 0, 0, 0)
+    assert process_gone(pid)
+    with wave.open(str(wav)) as file:
+        frames = file.readframes(file.getnframes())
+        assert (file.getnchannels(), file.getframerate()) == (2, RATE)
+    left = np.frombuffer(frames, dtype="<i2")[0::2]
+    peaks = np.flatnonzero(left > 10_000)
+    assert len(peaks) == 200
+    spacing = np.diff(peaks)
+    assert np.all(np.abs(spacing - 0.002 * RATE) <= 1)  # on their samples, in the child
+
+
+def test_a_failing_factory_raises_in_the_parent_with_its_message() -> None:
+    audio = AudioProcess(children.failing_factory, offline=True, samplerate=44_100)
+    with pytest.raises(children.Boom, match="no renderer at 44100 Hz"):
+        audio.start()
+    assert isinstance(audio.error, children.Boom)
+    assert process_gone(audio.pid)  # type: ignore[arg-type]
+    audio.producer.close()
+
+
+def test_a_failing_render_is_carried_to_the_parent() -> None:
+    audio = AudioProcess(children.failing_render, offline=True)
+    audio.start()
+    audio.producer.try_send(MidiMessage.clock())
+    deadline = time.monotonic() + 10
+    while audio.error is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert isinstance(audio.error, children.Boom)
+    assert audio.producer.is_abandoned()  # the child's output closed its consumer
+    with pytest.raises(children.Boom, match="render failed in the audio process"):
+        audio.close()
+
+
+def test_close_stops_the_child_within_a_second_and_leaves_the_parent_alone() -> None:
+    interval, frozen = sys.getswitchinterval(), gc.get_freeze_count()
+    audio = AudioProcess(children.silent, offline=True, realtime=True)
+    audio.start()
+    assert (sys.getswitchinterval(), gc.get_freeze_count()) == (interval, frozen)
+    pid = audio.pid
+    assert pid is not None
+    started = time.monotonic()
+    audio.close()
+    assert time.monotonic() - started < 1.0
+    assert process_gone(pid)
+    audio.close()  # idempotent
+
+
+def test_the_child_dies_with_its_parent(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        """
+        import sys, time
+        from midibuffer.audio import AudioProcess
+        import audio_process_children as children
+
+        if __name__ == "__main__":
+            audio = AudioProcess(children.silent, offline=True)
+            audio.start()
+            print(audio.pid, flush=True)
+            time.sleep(120)
+        """
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=os.environ | {"PYTHONPATH": str(Path(__file__).parent)},
+    )
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    assert not process_gone(child)
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    killed = time.monotonic()
+    while not process_gone(child):
+        assert time.monotonic() - killed < 3.0, "the audio process outlived its parent"
+        time.sleep(0.01)
+
+
+def burn(stop: threading.Event) -> None:
+    while not stop.is_set():
+        sum(range(1000))  # pure Python: holds the GIL
+
+
+def test_on_jack_two_busy_parent_threads_cannot_starve_the_callback(
+    jack_server: JackServer,
+) -> None:
+    seconds = 3.0
+    stop = threading.Event()
+    threads = [threading.Thread(target=burn, args=(stop,)) for _ in range(2)]
+    with AudioProcess(children.silent, blocksize=BLOCK) as audio:
+        assert audio.reason is None  # a device plays: JACK
+        before = audio.stats()
+        for thread in threads:
+            thread.start()
+        time.sleep(seconds)
+        after = audio.stats()
+        stop.set()
+        for thread in threads:
+            thread.join()
+    expected = seconds * RATE / BLOCK
+    ran = after.callbacks - before.callbacks
+    # In-process, two busy threads let about a quarter of the callbacks run
+    # (docs/benchmarks.md); in its own process the callback keeps its pace.
+    assert ran >= 0.9 * expected, (ran, expected, after)
