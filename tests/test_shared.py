@@ -424,3 +424,73 @@ def test_no_resource_tracker_warning_and_no_segment_after_a_spawned_child() -> N
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[0, 1, 2]"
     assert result.stderr == ""  # no resource_tracker warning, nothing at all
+
+
+# --- found in review ---------------------------------------------------------------------------
+
+
+def test_a_message_made_without_its_constructor_is_refused_not_read() -> None:
+    producer, consumer = shared_midi_buffer(4)
+    with pytest.raises(TypeError, match="not made by its constructor"):
+        producer.try_send(object.__new__(MidiMessage))
+    assert producer.stats().sent == 0
+    producer.close()
+    consumer.close()
+
+
+def test_a_pickled_end_is_retired_at_once() -> None:
+    producer, consumer = shared_midi_buffer(4)
+    moved = pickle.dumps(consumer)  # on its way: this copy may not pop meanwhile
+    with pytest.raises(EndpointInUseError):
+        consumer.try_pop()
+    attached = pickle.loads(moved)
+    producer.try_send(numbered(7))
+    assert attached.try_pop() == numbered(7)
+    attached.close()
+    producer.close()
+
+
+def test_both_ends_can_go_to_two_children_even_if_the_parent_drops_them() -> None:
+    producer, consumer = shared_midi_buffer(64)
+    mine_c, theirs_c = SPAWN.Pipe()
+    mine_p, theirs_p = SPAWN.Pipe()
+    reader = SPAWN.Process(target=consume, args=(consumer, 500, theirs_c))
+    reader.start()
+    del consumer
+    gc.collect()
+    writer = SPAWN.Process(target=produce, args=(producer, 500, theirs_p))
+    writer.start()
+    del producer
+    gc.collect()
+    assert mine_p.recv().sent == 500
+    got, times_ok, _, _ = mine_c.recv()
+    reader.join()
+    writer.join()
+    assert got == list(range(500)) and times_ok
+
+
+def test_a_forked_child_that_exits_leaves_the_parents_segment_alone() -> None:
+    code = textwrap.dedent(
+        """
+        import gc, os, sys
+        from midibuffer import MidiMessage, shared_midi_buffer
+
+        producer, consumer = shared_midi_buffer(4)
+        name = "/dev/shm" + producer._ring.name
+        pid = os.fork()
+        if pid == 0:  # the child touches nothing and exits normally: the ends are collected
+            del producer, consumer
+            gc.collect()
+            sys.exit(0)
+        os.waitpid(pid, 0)
+        print(os.path.exists(name), producer.try_send(MidiMessage.clock()), consumer.try_pop())
+        producer.close()
+        consumer.close()
+        print(os.path.exists(name))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["True True <MidiMessage clock>", "False"]

@@ -63,6 +63,10 @@
 #define PRODUCER 0
 #define CONSUMER 1
 
+/* Across processes, only lock-free atomics order anything. */
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,
+               "the shared ring needs lock-free 64- and 32-bit atomics");
+
 /* ------------------------------------------------------------ The segment */
 
 typedef struct {
@@ -140,11 +144,19 @@ static uint32_t max_sysex;
 
 /* Bumped in a forked child: an end object made before the fork is inherited. */
 static _Atomic uint64_t fork_generation;
+/* Bumped in the parent at each fork: an end may live on in a child. */
+static _Atomic uint64_t forks_made;
 
 static void
 after_fork_in_child(void)
 {
     atomic_fetch_add(&fork_generation, 1);
+}
+
+static void
+after_fork_in_parent(void)
+{
+    atomic_fetch_add(&forks_made, 1);
 }
 
 /* ------------------------------------------------------------ SharedRing */
@@ -158,6 +170,7 @@ typedef struct {
     uint32_t sysex_mask;
     int attach_kind;     /* -1: this process created it; else the side attached here */
     unsigned moves;      /* ends of this object pickled away (_move) */
+    uint64_t generation; /* fork_generation when mapped: a forked child's copy unlinks nothing */
     char name[64];
     _Atomic int unlinked;
     _Atomic int gone[2]; /* latched by a watcher: that side closed or died */
@@ -174,8 +187,10 @@ ring_unlink(SharedRing *ring)
     }
 }
 
+/* The geometry comes from the caller's checked copy, never from the segment. */
 static PyObject *
-ring_alloc(const char *name, Header *header, uint64_t size, int attach_kind)
+ring_alloc(const char *name, Header *header, uint64_t size, uint32_t capacity,
+           uint32_t slot_count, int attach_kind)
 {
     SharedRing *ring = PyObject_New(SharedRing, &SharedRingType);
     if (ring == NULL) {
@@ -184,9 +199,10 @@ ring_alloc(const char *name, Header *header, uint64_t size, int attach_kind)
     }
     ring->header = header;
     ring->size = size;
-    ring->capacity = header->capacity;
-    ring->slot_mask = header->slot_count - 1;
-    ring->sysex_mask = header->sysex_size - 1;
+    ring->capacity = capacity;
+    ring->slot_mask = slot_count - 1;
+    ring->sysex_mask = SYSEX_AREA - 1;
+    ring->generation = atomic_load(&fork_generation);
     ring->attach_kind = attach_kind;
     ring->moves = 0;
     snprintf(ring->name, sizeof(ring->name), "%s", name);
@@ -248,7 +264,7 @@ ring_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     header->sysex_size = SYSEX_AREA;
     header->size = size;
     atomic_store(&header->originals, 2);
-    PyObject *ring = ring_alloc(name, header, size, -1);
+    PyObject *ring = ring_alloc(name, header, size, (uint32_t)capacity, slot_count, -1);
     if (ring == NULL) {
         shm_unlink(name);
     }
@@ -262,7 +278,7 @@ ring_dealloc(SharedRing *self)
     /* The last end here is gone. If none of them was sent to another
      * process, no attach can come that needs the name, whatever the
      * (untrusted) counts in the segment say. */
-    if (self->moves == 0) {
+    if (self->moves == 0 && self->generation == atomic_load(&fork_generation)) {
         ring_unlink(self);
     }
     if (self->header != NULL) {
@@ -309,9 +325,9 @@ shared_attach(PyObject *module, PyObject *args)
         return NULL;
     }
     uint64_t size = (uint64_t)info.st_size;
-    if (size < sizeof(Header)) {
+    if (size < sizeof(Header) || size > segment_size(2 * MAX_SHARED_CAPACITY)) {
         close(fd);
-        PyErr_Format(midibuffer_error, "%s is not a shared midibuffer (too small)", name);
+        PyErr_Format(midibuffer_error, "%s is not a shared midibuffer (its size)", name);
         return NULL;
     }
     Header *header = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -328,7 +344,7 @@ shared_attach(PyObject *module, PyObject *args)
         PyErr_Format(midibuffer_error, "%s is not a shared midibuffer of this version", name);
         return NULL;
     }
-    return ring_alloc(name, header, size, kind);
+    return ring_alloc(name, header, size, capacity, slot_count, kind);
 }
 
 #define RING_GETTER(name, value)                                     \
@@ -344,10 +360,12 @@ RING_GETTER(sent, PyLong_FromUnsignedLongLong(atomic_load(&h->write)))
 RING_GETTER(popped, PyLong_FromUnsignedLongLong(atomic_load(&h->read)))
 RING_GETTER(dropped, PyLong_FromUnsignedLongLong(atomic_load_explicit(&h->dropped,
                                                                       memory_order_relaxed)))
-RING_GETTER(peak_fill, PyLong_FromUnsignedLongLong(atomic_load_explicit(
-                           &h->peak_fill, memory_order_relaxed) > self->capacity
-                           ? self->capacity
-                           : atomic_load_explicit(&h->peak_fill, memory_order_relaxed)))
+static PyObject *
+ring_get_peak_fill(SharedRing *self, void *closure)
+{
+    uint64_t peak = atomic_load_explicit(&self->header->peak_fill, memory_order_relaxed);
+    return PyLong_FromUnsignedLongLong(peak > self->capacity ? self->capacity : peak);
+}
 RING_GETTER(producer_gone, PyBool_FromLong(atomic_load(&self->gone[PRODUCER]) ||
                                            atomic_load(&h->side[PRODUCER].closed)))
 RING_GETTER(consumer_gone, PyBool_FromLong(atomic_load(&self->gone[CONSUMER]) ||
@@ -400,6 +418,8 @@ typedef struct {
     PyObject *peeked; /* consumer: decoded by _peek, still in the ring */
     uint64_t peeked_sysex_end;
     int moving;       /* _move() was called: the side is on its way to another process */
+    int taken;        /* take_side succeeded: release_side has something to give up */
+    uint64_t forks_at_take; /* forks_made when this process took the side */
 } SharedEnd;
 
 static PyTypeObject ProducerCoreType;
@@ -441,7 +461,6 @@ heartbeat(void *argument)
     Header *h = ring->header;
     Side *mine = &h->side[end->kind], *peer = &h->side[1 - end->kind];
     int other = 1 - end->kind;
-    uint64_t stale_since = 0;
     while (!atomic_load(&end->stop)) {
         if (atomic_load(&mine->owner) != end->token) {
             break; /* attached in another process: its thread beats now */
@@ -453,12 +472,7 @@ heartbeat(void *argument)
             int gone = atomic_load(&peer->closed) != 0;
             if (!gone && beat != 0 && now > beat + STALE_NS) {
                 /* Silent: dead, or only starved? Ask the system, at most every 5 ms. */
-                if (stale_since == 0) {
-                    stale_since = now;
-                }
                 gone = process_gone(atomic_load(&peer->pid));
-            } else {
-                stale_since = 0;
             }
             if (gone) {
                 atomic_store(&ring->gone[other], 1);
@@ -475,7 +489,11 @@ static int
 start_heartbeat(SharedEnd *self)
 {
     atomic_store(&self->stop, 0);
+    sigset_t all, previous; /* the thread takes no signal: Python's handlers run in the main thread */
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &previous);
     int error = pthread_create(&self->thread, NULL, heartbeat, self);
+    pthread_sigmask(SIG_SETMASK, &previous, NULL);
     if (error != 0) {
         errno = error;
         PyErr_SetFromErrno(PyExc_OSError);
@@ -530,13 +548,16 @@ take_side(SharedEnd *self)
     Side *side = &h->side[self->kind];
     self->token = new_token();
     self->generation = atomic_load(&fork_generation);
+    self->forks_at_take = atomic_load(&forks_made);
     atomic_store(&side->pid, (uint32_t)getpid());
     atomic_store(&side->heartbeat, now_ns());
-    atomic_store(&side->owner, self->token);
+    atomic_store(&side->owner, self->token); /* from here on, any older holder is retired */
+    self->taken = 1;
     return start_heartbeat(self);
 }
 
-/* The side now lives here, not in the creating process any more. */
+/* The side's original in the creating process no longer counts: it moved, or
+ * it was released there. A compare-and-swap, so that it counts down once. */
 static void
 mark_moved(SharedEnd *self)
 {
@@ -590,7 +611,7 @@ end_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->kind = kind;
     self->original = original;
     atomic_init(&self->stop, 0);
-    if (load_counters(self) < 0 || take_side(self) < 0) {
+    if (take_side(self) < 0 || load_counters(self) < 0) {
         Py_DECREF(self);
         return NULL;
     }
@@ -609,14 +630,18 @@ release_side(SharedEnd *self, int close_it)
     SharedRing *ring = self->ring;
     Header *h = ring->header;
     stop_heartbeat(self);
-    if (atomic_load(&h->side[self->kind].owner) == self->token &&
+    if (self->taken && atomic_load(&h->side[self->kind].owner) == self->token &&
         self->generation == atomic_load(&fork_generation)) {
-        if (close_it && !self->moving) { /* a pickled end closes in its new process */
+        /* A pickled end closes in its new process; after a fork, a child may
+         * still use an end that is only dropped (not closed) here. */
+        int shared_elsewhere = self->moving || (close_it == 1 &&
+                               atomic_load(&forks_made) != self->forks_at_take);
+        if (close_it && !shared_elsewhere) {
             atomic_store(&h->side[self->kind].closed, 1);
         }
-        if (self->original && !atomic_load(&h->side[self->kind].moved)) {
+        if (self->original) {
             self->original = 0;
-            atomic_fetch_sub(&h->originals, 1);
+            mark_moved(self);
         }
         if (atomic_load(&h->side[1 - self->kind].closed) || atomic_load(&ring->gone[1 - self->kind])) {
             ring_unlink(ring); /* the last user of the segment */
@@ -630,7 +655,7 @@ end_dealloc(SharedEnd *self)
 {
     PyObject_GC_UnTrack(self);
     if (self->ring != NULL) {
-        release_side(self, 1);
+        release_side(self, 1); /* 1: dropped; 2: close() */
     }
     Py_CLEAR(self->peeked);
     Py_CLEAR(self->ring);
@@ -656,12 +681,18 @@ closed_error(SharedEnd *self)
 static int
 adopt_after_fork(SharedEnd *self)
 {
+    Side *side = &self->ring->header->side[self->kind];
     self->thread_started = 0; /* the parent's thread did not come along */
-    if (atomic_load(&self->ring->header->side[self->kind].owner) != self->token) {
+    if (self->closed || atomic_load(&side->closed)) {
+        closed_error(self);
+        return -1;
+    }
+    if (self->moving || atomic_load(&side->owner) != self->token) {
         in_use_error("this end was attached in another process, which owns it now");
         return -1;
     }
-    if (take_side(self) < 0) {
+    Py_CLEAR(self->peeked);
+    if (take_side(self) < 0 || load_counters(self) < 0) {
         return -1;
     }
     mark_moved(self);
@@ -681,8 +712,8 @@ usable(SharedEnd *self)
         closed_error(self);
         return -1;
     }
-    if (atomic_load_explicit(&self->ring->header->side[self->kind].owner, memory_order_relaxed) !=
-        self->token) {
+    if (self->moving || atomic_load_explicit(&self->ring->header->side[self->kind].owner,
+                                             memory_order_relaxed) != self->token) {
         in_use_error("this end was attached in another process, which owns it now: "
                      "one process per end");
         return -1;
@@ -713,7 +744,7 @@ end_close(SharedEnd *self, PyObject *unused)
 {
     if (!self->closed) {
         self->closed = 1;
-        release_side(self, 1);
+        release_side(self, 2);
     }
     Py_RETURN_NONE;
 }
@@ -725,10 +756,13 @@ end_move(SharedEnd *self, PyObject *unused)
     if (usable(self) < 0) {
         return NULL;
     }
-    atomic_fetch_add(&self->ring->header->pending, 1);
-    self->moving = 1;
-    self->ring->moves += 1;
-    return Py_BuildValue("(si)", self->ring->name, self->kind);
+    PyObject *move = Py_BuildValue("(si)", self->ring->name, self->kind);
+    if (move != NULL) {
+        atomic_fetch_add(&self->ring->header->pending, 1);
+        self->moving = 1; /* retired here at once: usable() refuses it from now on */
+        self->ring->moves += 1;
+    }
+    return move;
 }
 
 /* ------------------------------------------------------------ Producer */
@@ -757,6 +791,14 @@ producer_try_send(SharedEnd *self, PyObject *message)
     }
     PyObject *data = *(PyObject **)((char *)message + data_offset);
     PyObject *time = *(PyObject **)((char *)message + time_offset);
+    /* A MidiMessage made without its constructor (object.__new__) has empty
+     * slots: refuse it rather than read them. */
+    if (data == NULL || !PyBytes_CheckExact(data) || PyBytes_GET_SIZE(data) < 1 ||
+        PyBytes_GET_SIZE(data) > (Py_ssize_t)max_sysex || time == NULL ||
+        (time != Py_None && !PyFloat_CheckExact(time))) {
+        PyErr_SetString(PyExc_TypeError, "this MidiMessage was not made by its constructor");
+        return NULL;
+    }
     Py_ssize_t length = PyBytes_GET_SIZE(data);
     if (write - read >= ring->capacity || atomic_load(&ring->gone[CONSUMER]) ||
         atomic_load(&h->side[CONSUMER].closed)) {
@@ -1212,7 +1254,7 @@ PyInit__shared(void)
             return NULL;
         }
         message_type = (PyTypeObject *)message;
-        pthread_atfork(NULL, NULL, after_fork_in_child);
+        pthread_atfork(NULL, after_fork_in_parent, after_fork_in_child);
     }
     if (PyType_Ready(&SharedRingType) < 0 || PyType_Ready(&ProducerCoreType) < 0 ||
         PyType_Ready(&ConsumerCoreType) < 0) {
