@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import midibuffer as midibuffer_package
+from midibuffer.app.demo import pattern
 from midibuffer.testing.jackd import JackServer
 
 from midi_sender import SenderProcess
@@ -262,3 +263,22 @@ def test_ports_lists_long_jack_port_names_in_full() -> None:
         result = midibuffer("ports")
     assert result.returncode == 0, result.stderr
     assert f"midibuffer-test-sender:{long_name}" in result.stdout
+
+
+def test_demo_in_an_audio_process_renders_the_same_piece(tmp_path: Path) -> None:
+    result = midibuffer(
+        "demo",
+        "--audio-process",
+        "--duration",
+        "1.5",
+        "--output",
+        "ap.wav",
+        "--quiet",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(
+        f"{len(list(pattern(1.5)))} messages through the buffer (0 dropped"
+    )
+    assert "0 late events" in result.stdout and "to ap.wav" in result.stdout
+    assert wav_peak(tmp_path / "ap.wav") > 0.05

@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import copy
 import gc
+import itertools
 import multiprocessing
 import os
 import pickle
+import shutil
 import signal
 import subprocess
 import sys
 import textwrap
 import threading
 import time
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -494,3 +498,113 @@ def test_a_forked_child_that_exits_leaves_the_parents_segment_alone() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["True True <MidiMessage clock>", "False"]
+
+
+# --- the consumer's real-time contract holds across processes too ------------------------------
+
+
+def poll(methods: tuple[Any, Any, Any], times: int) -> tuple[int, int, int]:
+    """Call each polling method *times* times; measure what that allocated.
+
+    Returns (traced bytes before, after, peak) and is called once to warm up
+    first, so that CPython's one-time costs (quickening this very code) come
+    before the measured run."""
+    pop, empty, finished = methods
+    loops = [itertools.repeat(None, times) for _ in range(3)]
+    before, _ = tracemalloc.get_traced_memory()
+    tracemalloc.reset_peak()
+    for _ in loops[0]:
+        pop()
+    for _ in loops[1]:
+        empty()
+    for _ in loops[2]:
+        finished()
+    after, peak = tracemalloc.get_traced_memory()
+    return before, after, peak
+
+
+def test_empty_polls_allocate_nothing_and_leave_the_gc_counter_alone() -> None:
+    producer, consumer = shared_midi_buffer(64)
+    methods = (consumer.try_pop, consumer.is_empty, consumer.is_finished)
+    gc.collect()
+    gc.disable()
+    ballast = [[] for _ in range(100)]  # the counter must stay above 0 to show frees
+    tracemalloc.start()
+    try:
+        poll(methods, 64)
+        count = gc.get_count()[0]
+        few = poll(methods, 10)
+        few_objects = gc.get_count()[0] - count
+        count = gc.get_count()[0]
+        many = poll(methods, 100_000)
+        many_objects = gc.get_count()[0] - count
+    finally:
+        tracemalloc.stop()
+        gc.enable()
+        del ballast
+        producer.close()
+        consumer.close()
+    # The measuring itself costs a few bytes and objects (what poll() makes
+    # and returns); polling
+    # 100,000 times must cost exactly what polling 10 times does: nothing more.
+    assert many[1] - many[0] == few[1] - few[0]
+    assert many[2] - many[0] == few[2] - few[0]
+    assert many_objects == few_objects  # no tracked object per poll: no GC pressure
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
+def test_a_million_empty_polls_make_no_system_call_in_the_polling_thread(tmp_path: Path) -> None:
+    """strace every thread, then look at the polling thread only: the heartbeat
+    thread sleeps and reads /proc by design; the poll must not."""
+    script = textwrap.dedent(
+        """
+        import itertools, os, threading
+        from midibuffer import shared_midi_buffer
+        producer, consumer = shared_midi_buffer(64)
+        pop, empty, finished = consumer.try_pop, consumer.is_empty, consumer.is_finished
+        pop(); empty(); finished()
+        os.write(2, f"midibuffer-start {threading.get_native_id()}\\n".encode())
+        for _ in itertools.repeat(None, 1_000_000):
+            pop()
+            empty()
+            finished()
+        os.write(2, b"midibuffer-end\\n")
+        producer.close(); consumer.close()
+        """
+    )
+    log = tmp_path / "strace.log"
+    subprocess.run(
+        ["strace", "-f", "-o", str(log), sys.executable, "-c", script],
+        check=True,
+        env=os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)},
+        capture_output=True,
+        timeout=120,
+    )
+    lines = log.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if "midibuffer-start" in line)
+    end = next(i for i, line in enumerate(lines) if "midibuffer-end" in line)
+    poller = lines[start].split()[0]  # strace -f prefixes each line with the thread id
+    assert poller.isdigit()
+    calls = [line for line in lines[start + 1 : end] if line.split()[0] == poller]
+    # With other threads traced, the start marker's own write may show as
+    # "<unfinished ...>" then "<... write resumed>": that line is the marker.
+    if calls and "<... write resumed>" in calls[0]:
+        calls = calls[1:]
+    assert calls == []
+
+
+def test_an_end_pickles_to_a_forkserver_child() -> None:
+    forkserver = multiprocessing.get_context("forkserver")
+    producer, consumer = shared_midi_buffer(16)
+    mine, theirs = forkserver.Pipe()
+    child = forkserver.Process(target=consume, args=(consumer, 300, theirs))
+    child.start()
+    del consumer
+    index = 0
+    while index < 300:
+        if producer.try_send(numbered(index)):
+            index += 1
+    got, times_ok, _, _ = mine.recv()
+    child.join()
+    assert got == list(range(300)) and times_ok
+    producer.close()
