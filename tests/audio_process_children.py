@@ -40,3 +40,17 @@ def failing_render(samplerate: int) -> Any:
             raise Boom("render failed in the audio process")
 
     return render
+
+
+def _cannot_rebuild() -> Any:
+    raise RuntimeError("this factory cannot be rebuilt in another process")
+
+
+class Unloadable:
+    """A render factory that pickles, but whose unpickling fails in the child."""
+
+    def __call__(self, samplerate: int) -> Any:
+        return silent(samplerate)
+
+    def __reduce__(self) -> tuple[Any, tuple[()]]:
+        return (_cannot_rebuild, ())

@@ -54,3 +54,14 @@ def send_then_die(producer: SharedMidiBufferProducer, count: int, report: Connec
         assert producer.try_send(numbered(index))
     report.send(count)
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def consume_to_end(consumer: SharedMidiBufferConsumer, report: Connection) -> None:
+    """Pop until the stream ends (is_finished), then report the numbers popped."""
+    got: list[int] = []
+    deadline = time.monotonic() + 60
+    while not consumer.is_finished() and time.monotonic() < deadline:
+        message = consumer.try_pop()
+        if message is not None:
+            got.append(number(message))
+    report.send((got, consumer.is_finished()))

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from midibuffer import MidiMessage
-from midibuffer.audio import AudioProcess
+from midibuffer.audio import AudioProcess, AudioProcessError
 from midibuffer.buffer import CORE
 from midibuffer.testing.jackd import JackServer
 
@@ -174,3 +174,11 @@ def test_on_jack_two_busy_parent_threads_cannot_starve_the_callback(
     # In-process, two busy threads let about a quarter of the callbacks run
     # (docs/benchmarks.md); in its own process the callback keeps its pace.
     assert ran >= 0.9 * expected, (ran, expected, after)
+
+
+def test_a_child_that_dies_during_start_up_leaves_no_segment() -> None:
+    audio = AudioProcess(children.Unloadable(), offline=True)
+    with pytest.raises(AudioProcessError, match=r"exited during start-up .* module level"):
+        audio.start()
+    assert process_gone(audio.pid)  # type: ignore[arg-type]
+    # (the autouse fixture checks /dev/shm)

@@ -37,7 +37,15 @@ from midibuffer import (
 from midibuffer.buffer import CORE
 from midibuffer.scheduler import BlockScheduler
 
-from shared_children import consume, hold_then_wait, number, numbered, produce, send_then_die
+from shared_children import (
+    consume,
+    consume_to_end,
+    hold_then_wait,
+    number,
+    numbered,
+    produce,
+    send_then_die,
+)
 
 pytestmark = pytest.mark.skipif(CORE != "c", reason="the shared ring needs the C core")
 
@@ -608,3 +616,18 @@ def test_an_end_pickles_to_a_forkserver_child() -> None:
     child.join()
     assert got == list(range(300)) and times_ok
     producer.close()
+
+
+def test_the_producer_may_close_before_the_pickled_consumer_attaches() -> None:
+    """docs/realtime.md's example: send, close at once, the child pops and ends."""
+    producer, consumer = shared_midi_buffer(16)
+    mine, theirs = SPAWN.Pipe()
+    child = SPAWN.Process(target=consume_to_end, args=(consumer, theirs))
+    child.start()
+    del consumer
+    for index in range(3):
+        assert producer.try_send(numbered(index))
+    producer.close()  # before the child attached, most likely
+    got, finished = mine.recv()
+    child.join()
+    assert (got, finished, child.exitcode) == ([0, 1, 2], True, 0)

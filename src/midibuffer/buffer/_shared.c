@@ -386,6 +386,21 @@ static PyGetSetDef ring_getset[] = {
     {NULL},
 };
 
+/* unlink(): remove the name now (a pickled end that will never attach). */
+static PyObject *
+ring_unlink_method(SharedRing *self, PyObject *unused)
+{
+    ring_unlink(self);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef ring_methods[] = {
+    {"unlink", (PyCFunction)ring_unlink_method, METH_NOARGS,
+     "Remove the segment's name from /dev/shm now: no end can attach any more. "
+     "The mappings stay valid."},
+    {NULL},
+};
+
 static PyTypeObject SharedRingType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "midibuffer.buffer._shared.SharedRing",
@@ -394,6 +409,7 @@ static PyTypeObject SharedRingType = {
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_new = ring_new,
     .tp_dealloc = (destructor)ring_dealloc,
+    .tp_methods = ring_methods,
     .tp_getset = ring_getset,
 };
 
@@ -476,7 +492,9 @@ heartbeat(void *argument)
             }
             if (gone) {
                 atomic_store(&ring->gone[other], 1);
-                ring_unlink(ring);
+                if (atomic_load(&h->pending) <= 0) { /* else a pickled end still needs it */
+                    ring_unlink(ring);
+                }
             }
         }
         struct timespec pause = {0, (long)HEARTBEAT_NS};
@@ -643,8 +661,10 @@ release_side(SharedEnd *self, int close_it)
             self->original = 0;
             mark_moved(self);
         }
-        if (atomic_load(&h->side[1 - self->kind].closed) || atomic_load(&ring->gone[1 - self->kind])) {
-            ring_unlink(ring); /* the last user of the segment */
+        if ((atomic_load(&h->side[1 - self->kind].closed) ||
+             atomic_load(&ring->gone[1 - self->kind])) &&
+            atomic_load(&h->pending) <= 0) {
+            ring_unlink(ring); /* the last user of the segment, and no attach to come */
         }
         unlink_if_unneeded(ring);
     }

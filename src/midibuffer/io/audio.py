@@ -173,5 +173,6 @@ def _no_device_message(error: Exception, device: int | str | None) -> str:
     wanted = "the default output device" if device is None else f"output device {device!r}"
     return (
         f"cannot open {wanted}: {error}. Output devices: {listing}. On a machine without "
-        "a sound card, start a JACK server (jackd -d dummy) or use the demo's WAV output."
+        "a sound card, start a JACK server (jackd -d dummy) or render to a WAV file "
+        "(midibuffer demo --output FILE)."
     )

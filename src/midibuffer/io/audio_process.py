@@ -38,7 +38,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from typing_extensions import Unpack
 
@@ -51,6 +51,9 @@ from midibuffer.checks import checked_int
 from midibuffer.errors import MidiBufferError
 from midibuffer.io.render import AudioStats, Render
 from midibuffer.io.settings import OutputOptions, OutputSettings
+
+if TYPE_CHECKING:
+    from midibuffer.buffer._shared import SharedRing
 
 __all__ = ["AudioProcess", "AudioProcessError"]
 
@@ -247,21 +250,28 @@ class AudioProcess:
         theirs.close()  # only the child holds it now: our death ends its pipe
         del self._consumer  # it lives in the child now
         self._control = mine
-        if not mine.poll(_START_TIMEOUT):
-            self._kill()
-            raise TimeoutError(f"the audio process did not start within {_START_TIMEOUT:g} s")
         try:
-            kind, value = mine.recv()
-        except EOFError:
+            if not mine.poll(_START_TIMEOUT):
+                raise TimeoutError(f"the audio process did not start within {_START_TIMEOUT:g} s")
+            try:
+                kind, value = mine.recv()
+            except EOFError:
+                self._process.join(_CLOSE_TIMEOUT)
+                raise AudioProcessError(
+                    "the audio process exited during start-up (exit code "
+                    f"{self._process.exitcode}; its error is on stderr): the render factory "
+                    "must be importable there, defined at module level"
+                ) from None
+            if kind == "failed":
+                self._error = value
+                raise value
+        except BaseException:
             self._kill()
-            raise AudioProcessError(
-                f"the audio process exited during start-up (exit code {self._process.exitcode})"
-            ) from None
-        if kind == "failed":
-            self._process.join(_CLOSE_TIMEOUT)
-            self._kill()
-            self._error = value
-            raise value
+            # The consumer may never have attached: nobody can attach any more.
+            cast("SharedRing", self._producer._ring).unlink()
+            self._producer.close()
+            self._control = None
+            raise
         self._reason = value
 
     def stats(self) -> AudioStats:
