@@ -45,7 +45,13 @@ def summary_count(outcome: str, line: str) -> int:
     return 0 if found is None else int(found.group(1))
 
 
+# A guard against a hang, not a speed check: the child run takes about a
+# minute on an idle 2-core machine and over four minutes with both cores busy.
+CHILD_TIMEOUT = 1_200
+
+
 @pytest.mark.slow
+@pytest.mark.timeout(CHILD_TIMEOUT + 60)
 def test_the_pure_python_core_meets_the_same_specification() -> None:
     env = {**os.environ, "MIDIBUFFER_PURE_PYTHON": "1"}
     result = subprocess.run(
@@ -54,7 +60,7 @@ def test_the_pure_python_core_meets_the_same_specification() -> None:
         env=env,
         capture_output=True,
         text=True,
-        timeout=280,
+        timeout=CHILD_TIMEOUT,
     )
     assert "midibuffer core: python" in result.stdout
     assert result.returncode == 0, result.stdout[-3000:]
