@@ -65,10 +65,13 @@ def public_members(cls: type) -> list[tuple[str, object]]:
 
 
 def signature(obj: object) -> str:
+    """The call signature, or "" where there is none to show: the buffer ends
+    cannot be called (only midi_buffer() and shared_midi_buffer() make them)."""
     try:
-        return str(inspect.signature(obj))  # type: ignore[arg-type]
+        text = str(inspect.signature(obj))  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return ""
+    return "" if text.endswith("-> 'NoReturn'") else text
 
 
 def public_names(module_name: str) -> list[tuple[str, object]]:
