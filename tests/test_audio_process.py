@@ -114,6 +114,7 @@ def test_close_stops_the_child_within_a_second_and_leaves_the_parent_alone() -> 
     audio.close()
     assert time.monotonic() - started < 1.0
     assert process_gone(pid)
+    assert audio.stats().callbacks > 0  # the last stats the child reported
     audio.close()  # idempotent
 
 

@@ -19,6 +19,8 @@ mode.
 from __future__ import annotations
 
 import math
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -241,6 +243,21 @@ def _open_demo_output(
     return output, str(wav), wav
 
 
+async def _stop_on_ctrl_c(scope: anyio.CancelScope, interrupted: list[bool]) -> None:
+    """Ctrl-C cancels *scope* and is noted in *interrupted*.
+
+    asyncio.run()'s own SIGINT handler only cancels the main task, and a
+    cancellation that lands inside the task group can be absorbed: the demo
+    then played on (seen under load). An anyio signal receiver is exact on
+    asyncio and trio alike.
+    """
+    with anyio.open_signal_receiver(signal.SIGINT) as signals:
+        async for _ in signals:
+            interrupted.append(True)
+            scope.cancel()
+            return
+
+
 def run_demo(options: DemoOptions) -> DemoSummary:
     """Play (or render) the demo; return what happened.
 
@@ -286,25 +303,27 @@ def run_demo(options: DemoOptions) -> DemoSummary:
             producer = local_producer
         aproducer = AsyncMidiProducer(producer)
 
+        interrupted: list[bool] = []
+
         async def main() -> None:
             async with anyio.create_task_group() as tasks:
+                if threading.current_thread() is threading.main_thread():
+                    tasks.start_soon(_stop_on_ctrl_c, tasks.cancel_scope, interrupted)
                 if options.status is not None:
                     tasks.start_soon(_show_status, output, aproducer, options.status)
                 await _sequence(aproducer, options.duration, time.perf_counter() + LOOKAHEAD)
                 await anyio.sleep(LOOKAHEAD + 0.3)  # the last messages, then the release tails
                 tasks.cancel_scope.cancel()
 
-        interrupted = False
         with output:  # closes the stream (or the audio process) whatever happens
             if isinstance(output, AudioProcess):
                 destination, wav = _where_the_process_plays(output, options)
             started = time.perf_counter()
             try:
                 anyio.run(main)
-            except KeyboardInterrupt:
-                interrupted = True
+            except KeyboardInterrupt:  # before the receiver was listening, or another thread
+                interrupted.append(True)
             seconds = time.perf_counter() - started
-            audio_stats = output.stats()
     finally:
         if live_input is not None:
             live_input.close()
@@ -323,6 +342,6 @@ def run_demo(options: DemoOptions) -> DemoSummary:
         dropped=producer.stats().dropped,
         waits=sender.waits,
         live_messages=live.stats().events if live is not None else 0,
-        audio=audio_stats,
-        interrupted=interrupted,
+        audio=output.stats(),  # after closing: every block that was rendered
+        interrupted=bool(interrupted),
     )

@@ -128,7 +128,7 @@ def _child(
         else:
             failure = None
         with contextlib.suppress(OSError):  # the parent is gone
-            control.send(("closed", failure))
+            control.send(("closed", failure, output.stats()))
 
 
 class AudioProcess:
@@ -184,6 +184,7 @@ class AudioProcess:
         self._control: Connection | None = None
         self._reason: str | None = None
         self._error: BaseException | None = None
+        self._final_stats: AudioStats | None = None
 
     @property
     def producer(self) -> SharedMidiBufferProducer:
@@ -275,11 +276,15 @@ class AudioProcess:
         self._reason = value
 
     def stats(self) -> AudioStats:
-        """The child's live :class:`~midibuffer.audio.AudioStats`.
+        """The child's live :class:`~midibuffer.audio.AudioStats`; after :meth:`close`,
+        the last ones it reported.
 
         Raises:
-            AudioProcessError: the audio process is not running.
+            AudioProcessError: the audio process is not running (and did not
+                close normally).
         """
+        if self._control is None and self._final_stats is not None:
+            return self._final_stats
         if self._control is None or not self._process.is_alive():
             raise AudioProcessError("the audio process is not running")
         try:
@@ -299,7 +304,7 @@ class AudioProcess:
             try:
                 control.send("close")
                 if control.poll(_CLOSE_TIMEOUT * 10 if self._wav else _CLOSE_TIMEOUT):
-                    _, failure = control.recv()
+                    _, failure, self._final_stats = control.recv()
                     self._error = self._error or failure
             except (EOFError, OSError):
                 pass
