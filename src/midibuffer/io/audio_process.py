@@ -47,7 +47,6 @@ from midibuffer.buffer.shared import (
     SharedMidiBufferProducer,
     shared_midi_buffer,
 )
-from midibuffer.checks import checked_int
 from midibuffer.errors import MidiBufferError
 from midibuffer.io.render import AudioStats, Render
 from midibuffer.io.settings import OutputOptions, OutputSettings
@@ -174,7 +173,6 @@ class AudioProcess:
         options.setdefault("realtime", True)
         self.settings = OutputSettings(**options)
         """The output's settings, applied in the child."""
-        checked_int("capacity", capacity, 1, 1 << 20)
         self._factory = render_factory
         self._device = device
         self._offline = offline
