@@ -14,6 +14,7 @@ with the fix if it is missing or cannot load.
 
 from __future__ import annotations
 
+import functools
 import operator
 import os
 import sys
@@ -185,14 +186,19 @@ def _nothing_works(compiled: list[int], problems: list[str]) -> str:
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def new_midi_in(api: int | None, client_name: str) -> Any:
+def new_midi_in(api: int | None, client_name: str, queue_size_limit: int = 1024) -> Any:
     """A new ``rtmidi.MidiIn`` on *api* or the best API (:func:`choose_api`), port not opened.
+
+    *queue_size_limit* is the size of rtmidi's own queue (messages), where
+    messages wait when no callback is set.
 
     Raises:
         MidiBackendUnavailable: no backend works, or *api* cannot start.
         TypeError: *client_name* is not a str.
     """
-    return _new_port_object(rtmidi.MidiIn, api, client_name)
+    return _new_port_object(
+        functools.partial(rtmidi.MidiIn, queue_size_limit=queue_size_limit), api, client_name
+    )
 
 
 def _new_port_object(kind: Any, api: int | None, client_name: str) -> Any:

@@ -1,12 +1,15 @@
 """MIDI input from python-rtmidi into a :func:`~midibuffer.midi_buffer` (the ``rtmidi`` extra).
 
-:class:`MidiInput` attaches an ``rtmidi.MidiIn`` to a
-:class:`~midibuffer.MidiBufferProducer`. rtmidi calls it on its own thread
-(ALSA's input thread, or the JACK process thread itself) for each message;
-it validates the bytes into a :class:`~midibuffer.MidiMessage` stamped with
-:func:`time.perf_counter` at callback entry and sends it with ``try_send``. rtmidi
-prints and swallows any exception raised there, so nothing escapes: invalid
-messages, drops and errors are counted in :meth:`MidiInput.stats` instead.
+:class:`MidiInput` attaches an ``rtmidi.MidiIn`` to a producer. By default a
+thread of its own drains rtmidi's queue every :data:`DEFAULT_POLL_INTERVAL`
+seconds (``poll_interval=None`` uses rtmidi's callback instead, which on JACK
+runs Python on JACK's own thread). Each message is validated into a
+:class:`~midibuffer.MidiMessage` whose ``time`` comes from rtmidi's delta
+times (the backend's clock) mapped onto :func:`time.perf_counter`, and sent
+through a :class:`~midibuffer.adapters.releases.ReleaseKeeper`, so a full
+buffer drops note-ons but never a note-off. Nothing escapes the input
+thread: invalid messages, drops and errors are counted in
+:meth:`MidiInput.stats`.
 
 :func:`open_input` opens an existing port by (part of) its name and
 :func:`open_virtual_input` creates a port that others connect to; the
@@ -17,23 +20,44 @@ modules through ``midibuffer.rtmidi``.
 from __future__ import annotations
 
 import gc
+import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
+from midibuffer.adapters.releases import ReleaseKeeper
 from midibuffer.buffer.ends import claim_end, release_end
 from midibuffer.buffer.shared import AnyProducer, not_an_end
+from midibuffer.checks import checked_seconds
 from midibuffer.data.message import MidiMessage
 from midibuffer.errors import InvalidMidiMessage, MidiPortNotFound
 from midibuffer.io.midi_backend import api_name, current_api, new_midi_in
 
-__all__ = ["MidiInput", "MidiInputStats", "open_input", "open_virtual_input"]
+__all__ = [
+    "DEFAULT_POLL_INTERVAL",
+    "QUEUE_SIZE",
+    "MidiInput",
+    "MidiInputStats",
+    "open_input",
+    "open_virtual_input",
+]
+
+DEFAULT_POLL_INTERVAL = 0.001
+"""Seconds between two looks at rtmidi's queue when it is empty (see
+``docs/benchmarks.md``, "MIDI input": the idle cost and the latency it adds)."""
+
+QUEUE_SIZE = 4096
+"""rtmidi's queue size (messages) for the inputs :func:`open_input` and
+:func:`open_virtual_input` create: 4 s of a dense 1,000 messages per second
+while the polling thread waits for the GIL."""
 
 _INPUT_PORT_NAME = "input"  # the name of our own port when we connect to another one
-_CLOSE_WAIT = 1.0  # seconds close() waits for a callback that is running
+_CLOSE_WAIT = 1.0  # seconds close() waits for the input thread
 _CLOSE_GRACE = 0.005  # seconds close() lets callbacks already queued on the GIL finish
+_ERROR_PAUSE = 0.01  # seconds the polling thread rests after get_message() raised
 
 _perf_counter = time.perf_counter
 
@@ -43,25 +67,32 @@ class MidiInputStats:
     """A snapshot of a :class:`MidiInput`'s counters, returned by ``stats()``.
 
     Attributes:
-        received: callbacks rtmidi made with a message since the input was
-            attached (each one ends in exactly one of the four counters below).
-        sent: messages put into the buffer.
-        dropped: valid messages ``try_send`` refused: the buffer was full or
-            the consumer is gone. The producer's own ``stats().dropped``
-            counts them too.
+        received: messages taken from rtmidi since the input was attached.
+            Each one ends in exactly one of ``sent``, ``dropped``,
+            ``invalid``, ``errors``, or is still ``pending``.
+        sent: messages put into the buffer (held releases once they are in).
+        dropped: valid messages that could not be sent and were not kept:
+            the buffer was full and they end no sound, or the consumer is
+            gone. The producer's own ``stats().dropped`` counts more: every
+            refused attempt, retries of held releases included.
         invalid: messages whose bytes were not one valid MIDI message
             (:class:`~midibuffer.InvalidMidiMessage` or :class:`TypeError`
             from :class:`~midibuffer.MidiMessage`); they are discarded.
-        errors: any other exception in the callback, for example
+        errors: any other exception on the input thread, for example
             :class:`~midibuffer.ClosedEndpointError` when the producer was
             closed behind the input's back. The message is discarded.
         last_error: ``"ExceptionType: text"`` of the most recent invalid
             message or error, or ``None`` if there was none.
+        held: releases (note-offs, sustain pedal released, all notes off:
+            :func:`~midibuffer.adapters.releases.release_key`) that found
+            the buffer full and were kept, to be sent before anything else
+            as soon as there is room.
+        pending: held releases not in the buffer yet.
 
-    The counters are written by rtmidi's callback thread only. Read from any
-    other thread, each is exact, and ``received >= sent + dropped + invalid +
-    errors``; the two sides are equal whenever no callback is running (after
-    :meth:`MidiInput.close`, for instance).
+    The counters are written by the input thread only. Read from any other
+    thread, each is exact, and ``received >= sent + dropped + invalid +
+    errors + pending``; the two sides are equal whenever the input thread
+    is between messages (after :meth:`MidiInput.close`, for instance).
     """
 
     received: int
@@ -70,51 +101,79 @@ class MidiInputStats:
     invalid: int
     errors: int
     last_error: str | None
+    held: int
+    pending: int
 
 
 class MidiInput:
     """An ``rtmidi.MidiIn`` feeding a :class:`~midibuffer.MidiBufferProducer`.
 
     ``MidiInput(midi_in, producer, *, sysex=False, clock=False,
-    active_sensing=False, port_name=None)`` sets rtmidi's filters and
-    installs the callback on *midi_in*, whose port you open yourself (before
-    or after; :func:`open_input` and :func:`open_virtual_input` do it all).
-    SysEx, timing messages (MIDI clock, and on some backends MTC quarter
-    frames too: rtmidi filters both under "timing") and active sensing pass
-    only when the matching argument is ``True``: rtmidi filters them by
-    default because they can be plentiful. *port_name* is only shown by ``repr()``.
+    active_sensing=False, port_name=None, poll_interval=DEFAULT_POLL_INTERVAL)``
+    sets rtmidi's filters on *midi_in*, whose port you open yourself (before
+    or after; :func:`open_input` and :func:`open_virtual_input` do it all),
+    and starts receiving. SysEx, timing messages (MIDI clock, and on some
+    backends MTC quarter frames too: rtmidi filters both under "timing")
+    and active sensing pass only when the matching argument is ``True``:
+    rtmidi filters them by default because they can be plentiful.
+    *port_name* is only shown by ``repr()``.
 
-    The callback runs on rtmidi's thread. For each message it takes
-    :func:`time.perf_counter` first, builds a
-    :class:`~midibuffer.MidiMessage` with that ``time`` and sends it with
-    ``try_send``. It never raises: invalid messages, drops and errors are
-    counted in :meth:`stats`. rtmidi's own timestamps (its delta times) are
-    not used: with JACK they are rounded to the JACK period.
+    **Polling** (the default): a daemon thread, ``midibuffer-midi-input``,
+    takes every message waiting in rtmidi's queue with ``get_message()``,
+    then sleeps *poll_interval* seconds. No Python code runs on the
+    backend's thread, so a busy process cannot make JACK's cycle wait for
+    the GIL (which loses and garbles messages: ``docs/benchmarks.md``). The
+    messages wait in rtmidi's queue meanwhile: its size is fixed when the
+    ``MidiIn`` is created (python-rtmidi's ``queue_size_limit``, 1024 by
+    default, :data:`QUEUE_SIZE` for the inputs this module creates), and
+    rtmidi drops what does not fit, printing a warning.
 
-    With JACK, rtmidi runs the callback inside the JACK process cycle, on
-    JACK's real-time thread, which must first take the GIL. If that makes
-    the cycle overrun (an xrun: another thread held the GIL, or was
-    descheduled while holding it), rtmidi's JACK input can deliver wrong
-    messages (in tests: copies of their neighbours, the count unchanged)
-    that no counter can notice. Keep GIL-heavy work out of this process, or
-    at least short, when MIDI integrity matters; jackd logs every xrun.
+    **Callback** (``poll_interval=None``): rtmidi calls the input on its own
+    thread; with JACK that is JACK's real-time thread, which must first take
+    the GIL. Use it only in a process that keeps the GIL free.
 
-    The input owns the producer from now on: the callback thread is its only
+    **Timestamps.** rtmidi gives each message the time since the previous one,
+    measured by the backend when the message arrived (JACK: once per
+    period). Their sum is the backend's clock. Each message Python sees
+    bounds the offset between that clock and :func:`time.perf_counter`
+    from above (the message arrived before Python saw it); the input keeps
+    the smallest bound seen and stamps ``time = backend time + offset``. So
+    a stamp is never later than the moment Python took the message, stamps
+    never go backwards, and the offset converges to the true one as soon as
+    one message is taken quickly after it arrived. The error of a stamp is
+    at most the quickest take seen so far (with polling, about one poll
+    interval at first, a few microseconds after a few messages), plus the
+    backend's own rounding (JACK: one period), plus the drift between the
+    two clocks since then (none between JACK and ``perf_counter`` on Linux:
+    both read ``CLOCK_MONOTONIC``).
+
+    **No hanging notes.** Messages go through a
+    :class:`~midibuffer.adapters.releases.ReleaseKeeper`: when the buffer is
+    full, note-ons and other messages are dropped and counted, while
+    releases (note-off, note-on with velocity 0, sustain pedal released,
+    all notes off...) are kept in a store allocated once and sent first as
+    soon as there is room. With polling, the input thread retries them at
+    every poll; with the callback, only when the next message arrives.
+
+    The input owns the producer from now on: the input thread is its only
     user, so do not send to it yourself. :meth:`close` (or leaving a
     ``with`` block) closes the port and the producer, so the consumer sees
     the end of the stream.
 
     Raises:
-        TypeError: *producer* is not a :class:`~midibuffer.MidiBufferProducer`.
+        TypeError: *producer* is not a producer, or *poll_interval* is not
+            a number or ``None``.
+        ValueError: *poll_interval* is not finite and positive.
+        EndpointInUseError: another adapter holds *producer*.
 
     Example (it needs a JACK server, so it is not run as a doctest)::
 
         import rtmidi
         from midibuffer import midi_buffer
-        from midibuffer.io.midi_input import MidiInput
+        from midibuffer.rtmidi import MidiInput
 
         producer, consumer = midi_buffer(256)
-        midi_in = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, "my-synth")
+        midi_in = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, "my-synth", queue_size_limit=4096)
         with MidiInput(midi_in, producer, sysex=True) as midi_input:
             midi_in.open_virtual_port("notes in")  # connect it with jack_connect
             ...
@@ -125,21 +184,24 @@ class MidiInput:
     __slots__ = (
         "__weakref__",
         "_api",
+        "_backend_time",
         "_busy",
         "_callback",
         "_closed",
         "_closing",
-        "_dropped",
         "_errors",
         "_invalid",
         "_keepalive",
+        "_keeper",
         "_last_error",
         "_midi_in",
+        "_offset",
         "_owns_midi_in",
+        "_poll_interval",
         "_port_name",
         "_producer",
         "_received",
-        "_sent",
+        "_thread",
     )
 
     def __init__(
@@ -151,34 +213,97 @@ class MidiInput:
         clock: bool = False,
         active_sensing: bool = False,
         port_name: str | None = None,
+        poll_interval: float | None = DEFAULT_POLL_INTERVAL,
     ) -> None:
         _check_producer(producer)
+        self._poll_interval = _checked_poll_interval(poll_interval)
         self._midi_in: Any = midi_in
         self._producer = producer
         self._port_name = port_name
         self._owns_midi_in = False  # open_input()/open_virtual_input() set it
         self._api: int = current_api(midi_in)
-        # Written by the callback thread only:
+        # Written by the input thread only:
         self._received = 0
-        self._sent = 0
-        self._dropped = 0
         self._invalid = 0
         self._errors = 0
         self._last_error: str | None = None
         self._busy = False
+        self._backend_time = 0.0  # the sum of rtmidi's delta times
+        self._offset = math.inf  # the smallest (take time - backend time) seen
+        self._keeper = ReleaseKeeper(producer)
         # Written by close() only:
         self._closing = False
         self._closed = False
+        self._callback: Callable[..., None] | None = None
+        self._keepalive: tuple[Any, ...] | None = None
+        self._thread: threading.Thread | None = None
         claim_end(producer, self)
         midi_in.ignore_types(sysex=not sysex, timing=not clock, active_sense=not active_sensing)
-        self._callback = self._on_message  # one bound method, so it can be found again
-        midi_in.set_callback(self._callback)
-        self._keepalive = _callback_record(midi_in, self._callback)
+        if self._poll_interval is None:
+            self._callback = self._on_message  # one bound method, so it can be found again
+            midi_in.set_callback(self._callback)
+            self._keepalive = _callback_record(midi_in, self._callback)
+        else:
+            self._thread = threading.Thread(
+                target=self._poll, name="midibuffer-midi-input", daemon=True
+            )
+            self._thread.start()
 
-    # --- the rtmidi thread -----------------------------------------------------------------
+    # --- the input thread ------------------------------------------------------------------
+
+    def _take(self, event: tuple[list[int], float], now: float) -> None:
+        """Stamp, validate and send one ``(bytes, delta)`` event taken at *now*. Raises."""
+        self._received += 1
+        data, delta = event  # a malformed event is an error, not an invalid message
+        backend_time = self._backend_time + delta
+        self._backend_time = backend_time
+        offset = now - backend_time
+        if offset < self._offset:
+            self._offset = offset
+        try:
+            message = MidiMessage(data, time=backend_time + self._offset)
+        except (InvalidMidiMessage, TypeError) as error:
+            self._last_error = f"{type(error).__name__}: {error}"
+            self._invalid += 1
+            return
+        self._keeper.send(message)
+
+    def _count_error(self, error: BaseException) -> None:
+        self._last_error = f"{type(error).__name__}: {error}"
+        self._errors += 1
+
+    def _poll(self) -> None:
+        """The polling thread: drain rtmidi's queue, retry held releases, sleep."""
+        get_message = self._midi_in.get_message
+        keeper = self._keeper
+        interval = self._poll_interval
+        assert interval is not None
+        while not self._closing:
+            try:
+                event = get_message()
+            except BaseException as error:  # rtmidi failed: count it, rest, go on
+                self._count_error(error)
+                time.sleep(_ERROR_PAUSE)
+                continue
+            if event is None:
+                if keeper.pending:
+                    self._guarded(keeper.flush)
+                time.sleep(interval)
+                continue
+            now = _perf_counter()
+            try:
+                self._take(event, now)
+            except BaseException as error:
+                self._count_error(error)
+
+    def _guarded(self, action: Callable[[], object]) -> None:
+        try:
+            action()
+        except BaseException as error:
+            self._count_error(error)
 
     def _on_message(self, event: tuple[list[int], float], _data: object = None) -> None:
-        """rtmidi's callback. Runs on rtmidi's thread; raises nothing, ever."""
+        """rtmidi's callback (``poll_interval=None``). Runs on rtmidi's thread; never raises."""
         now = _perf_counter()
         # The handshake with close(): mark this callback busy, *then* look at
         # the closing flag; close() sets the flag, *then* waits while busy.
@@ -188,21 +313,9 @@ class MidiInput:
         try:
             if self._closing:
                 return
-            self._received += 1
-            data = event[0]  # a malformed event is an error, not an invalid message
-            try:
-                message = MidiMessage(data, time=now)
-            except (InvalidMidiMessage, TypeError) as error:
-                self._last_error = f"{type(error).__name__}: {error}"
-                self._invalid += 1
-                return
-            if self._producer.try_send(message):
-                self._sent += 1
-            else:
-                self._dropped += 1
+            self._take(event, now)
         except BaseException as error:  # rtmidi would print it and carry on
-            self._last_error = f"{type(error).__name__}: {error}"
-            self._errors += 1
+            self._count_error(error)
         finally:
             self._busy = False
 
@@ -213,13 +326,16 @@ class MidiInput:
 
         Still works after :meth:`close`.
         """
-        # The callback counts a message as received before its outcome, so
-        # reading the outcomes first keeps received >= their sum.
-        sent = self._sent
-        dropped = self._dropped
+        # Outcomes first, pending after them, received last: a message moves
+        # from received to an outcome, and from pending to sent or dropped,
+        # so these reads never count one twice.
+        keeper = self._keeper
+        sent = keeper.sent
+        dropped = keeper.dropped
         invalid = self._invalid
         errors = self._errors
         last_error = self._last_error
+        pending = keeper.pending
         return MidiInputStats(
             received=self._received,
             sent=sent,
@@ -227,6 +343,8 @@ class MidiInput:
             invalid=invalid,
             errors=errors,
             last_error=last_error,
+            held=keeper.held,
+            pending=pending,
         )
 
     @property
@@ -240,6 +358,11 @@ class MidiInput:
         return self._port_name
 
     @property
+    def poll_interval(self) -> float | None:
+        """Seconds between polls of rtmidi's queue, or ``None`` (rtmidi's callback). Any thread."""
+        return self._poll_interval
+
+    @property
     def closed(self) -> bool:
         """``True`` once :meth:`close` has run. Any thread."""
         return self._closed
@@ -247,17 +370,17 @@ class MidiInput:
     def close(self) -> None:
         """Stop receiving, close the rtmidi port and close the producer. Idempotent.
 
-        Call it from any thread except rtmidi's callback thread (which only
-        runs this module's callback anyway). It waits, at most about a
-        second, for a callback that is running to finish, so that the
-        producer is never used by two threads at once. Messages already in
-        the buffer stay there: the consumer pops them, then
-        ``is_finished()`` returns ``True``. If :func:`open_input` or
-        :func:`open_virtual_input` created the ``rtmidi.MidiIn``, it is
-        deleted too (which closes its backend client); a ``MidiIn`` you
-        passed yourself only has its callback removed and its port closed
-        (python-rtmidi closes a virtual port only when the ``MidiIn`` is
-        deleted).
+        Call it from any thread except the input's own. It waits, at most
+        about a second, for the input thread to finish the message in hand,
+        so that the producer is never used by two threads at once. Then it
+        sends the held releases that fit (those that do not are counted as
+        dropped: the stream ends here). Messages already in the buffer stay
+        there: the consumer pops them, then ``is_finished()`` returns
+        ``True``. If :func:`open_input` or :func:`open_virtual_input`
+        created the ``rtmidi.MidiIn``, it is deleted too (which closes its
+        backend client); a ``MidiIn`` you passed yourself only has its port
+        closed (and, with the callback, its callback removed; python-rtmidi
+        closes a virtual port only when the ``MidiIn`` is deleted).
 
         Raises whatever rtmidi raises while closing the port (nothing in
         practice); the producer is closed and the input marked closed even
@@ -269,20 +392,31 @@ class MidiInput:
         midi_in = self._midi_in
         try:
             deadline = time.monotonic() + _CLOSE_WAIT
+            if self._thread is not None:
+                self._thread.join(_CLOSE_WAIT)
             while self._busy and time.monotonic() < deadline:
                 time.sleep(0.000_2)
-            midi_in.close_port()  # also cancels the callback (python-rtmidi)
-            # A callback that rtmidi started just before may still be waiting
-            # for the GIL: let it run (it returns at once) before deleting the
-            # MidiIn, which stops rtmidi's thread.
-            time.sleep(_CLOSE_GRACE)
+            midi_in.close_port()  # also cancels a callback (python-rtmidi)
+            if self._thread is None:
+                # A callback that rtmidi started just before may still be
+                # waiting for the GIL: let it run (it returns at once) before
+                # deleting the MidiIn, which stops rtmidi's thread.
+                time.sleep(_CLOSE_GRACE)
             if self._owns_midi_in:
                 self._midi_in = None
                 midi_in.delete()
         finally:
-            self._producer.close()
-            release_end(self._producer, self)
-            self._closed = True
+            self._finish()
+
+    def _finish(self) -> None:
+        """Send what the keeper holds, count the rest as dropped, close the producer."""
+        keeper = self._keeper
+        if self._thread is None or not self._thread.is_alive():  # else it still owns them
+            self._guarded(keeper.flush)
+            keeper.discard()
+        self._producer.close()
+        release_end(self._producer, self)
+        self._closed = True
 
     def __enter__(self) -> MidiInput:
         return self
@@ -299,10 +433,21 @@ class MidiInput:
         stats = self.stats()
         port = "" if self._port_name is None else f" {self._port_name!r}"
         state = "closed" if self._closed else "closing" if self._closing else "open"
+        how = "callback" if self._poll_interval is None else f"polling {self._poll_interval:g} s"
         return (
-            f"<MidiInput{port} api={api_name(self._api)} received={stats.received} "
-            f"dropped={stats.dropped} invalid={stats.invalid} errors={stats.errors} {state}>"
+            f"<MidiInput{port} api={api_name(self._api)} {how} received={stats.received} "
+            f"held={stats.held} dropped={stats.dropped} invalid={stats.invalid} "
+            f"errors={stats.errors} {state}>"
         )
+
+
+def _checked_poll_interval(poll_interval: object) -> float | None:
+    if poll_interval is None:
+        return None
+    seconds = checked_seconds("poll_interval", poll_interval, positive=True)
+    if math.isinf(seconds):
+        raise ValueError("poll_interval must be finite (seconds), or None for rtmidi's callback")
+    return seconds
 
 
 # --- opening ports ---------------------------------------------------------------------------
@@ -317,6 +462,7 @@ def open_input(
     sysex: bool = False,
     clock: bool = False,
     active_sensing: bool = False,
+    poll_interval: float | None = DEFAULT_POLL_INTERVAL,
 ) -> MidiInput:
     """Connect to the first MIDI input port whose name contains *name*; feed *producer*.
 
@@ -333,7 +479,9 @@ def open_input(
             ones. *producer* is left untouched.
         MidiBackendUnavailable: no MIDI backend works (see
             :func:`choose_api`), or the one asked for cannot start.
-        TypeError: *name* is not a str or *producer* not a producer.
+        TypeError: *name* is not a str, *producer* not a producer, or
+            *poll_interval* not a number or ``None``.
+        ValueError: *poll_interval* is not finite and positive.
         rtmidi.RtMidiError: rtmidi could not open the port.
 
     Example (it needs a MIDI backend, so it is not run as a doctest)::
@@ -344,7 +492,8 @@ def open_input(
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, not {type(name).__name__}")
     _check_producer(producer)
-    midi_in = new_midi_in(api, client_name)
+    _checked_poll_interval(poll_interval)
+    midi_in = new_midi_in(api, client_name, QUEUE_SIZE)
     try:
         ports: list[str] = midi_in.get_ports()
         wanted = name.casefold()
@@ -366,6 +515,7 @@ def open_input(
         sysex=sysex,
         clock=clock,
         active_sensing=active_sensing,
+        poll_interval=poll_interval,
     )
 
 
@@ -378,18 +528,21 @@ def open_virtual_input(
     sysex: bool = False,
     clock: bool = False,
     active_sensing: bool = False,
+    poll_interval: float | None = DEFAULT_POLL_INTERVAL,
 ) -> MidiInput:
     """Create a virtual MIDI input port called *name* that other programs connect to.
 
     With JACK, the port is ``<client name>:<name>``; connect a source to it
     with ``jack_connect`` or a patchbay. The arguments are those of
-    :func:`open_input`. Call from any thread; the returned input's callback
-    runs on rtmidi's thread and the input owns *producer*.
+    :func:`open_input`. Call from any thread; the returned input owns
+    *producer*.
 
     Raises:
         MidiBackendUnavailable: no MIDI backend works (see :func:`choose_api`),
             or the one asked for cannot start.
-        TypeError: *name* is not a str or *producer* not a producer.
+        TypeError: *name* is not a str, *producer* not a producer, or
+            *poll_interval* not a number or ``None``.
+        ValueError: *poll_interval* is not finite and positive.
         NotImplementedError: the backend has no virtual ports (Windows MM).
 
     Example (it needs a MIDI backend, so it is not run as a doctest)::
@@ -400,7 +553,8 @@ def open_virtual_input(
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, not {type(name).__name__}")
     _check_producer(producer)
-    midi_in = new_midi_in(api, client_name)
+    _checked_poll_interval(poll_interval)
+    midi_in = new_midi_in(api, client_name, QUEUE_SIZE)
     return _owned_input(
         midi_in,
         producer,
@@ -409,6 +563,7 @@ def open_virtual_input(
         sysex=sysex,
         clock=clock,
         active_sensing=active_sensing,
+        poll_interval=poll_interval,
     )
 
 
@@ -421,10 +576,13 @@ def _owned_input(
     sysex: bool,
     clock: bool,
     active_sensing: bool,
+    poll_interval: float | None,
 ) -> MidiInput:
-    """Attach *midi_in*, which the returned input will own and delete, then
-    open its port with *open_port*; on any failure, delete *midi_in*."""
+    """Open *midi_in*'s port with *open_port*, then attach it to a new input,
+    which owns it and deletes it on close; on any failure, delete *midi_in*
+    (the port is opened first so that a failure leaves no thread running)."""
     try:
+        open_port()
         midi_input = MidiInput(
             midi_in,
             producer,
@@ -432,12 +590,12 @@ def _owned_input(
             clock=clock,
             active_sensing=active_sensing,
             port_name=port_name,
+            poll_interval=poll_interval,
         )
-        midi_input._owns_midi_in = True
-        open_port()
     except BaseException:
         midi_in.delete()
         raise
+    midi_input._owns_midi_in = True
     return midi_input
 
 
