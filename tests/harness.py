@@ -8,7 +8,8 @@ import math
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -28,14 +29,15 @@ class PollingConsumer:
 
     The test thread may ``stall()`` and ``resume()`` it, or ask it to close
     the consumer (``close_consumer()``), which it does on its own thread, as
-    the owner must. It records every message and the time of every pop that
-    returned something.
+    the owner must. It records every message, when it was popped, and the
+    time of every drain that popped something.
     """
 
     def __init__(self, consumer: MidiBufferConsumer, period: float = AUDIO_PERIOD) -> None:
         self.consumer = consumer
         self.period = period
         self.received: list[MidiMessage] = []
+        self.popped_at: list[float] = []  # when each message was popped
         self.drain_times: list[float] = []
         self.stalled = False
         self.closed_at: float | None = None
@@ -71,6 +73,7 @@ class PollingConsumer:
             if not self.stalled:
                 drained = False
                 while (message := self.consumer.try_pop()) is not None:
+                    self.popped_at.append(time.perf_counter())
                     self.received.append(message)
                     drained = True
                 if drained:
@@ -308,3 +311,23 @@ def unless_xruns_spoil_it(server: JackServer, run: Callable[[], T], ok: Callable
             return result
         print(f"\nattempt {attempt} spoiled by {xruns}: retrying")
     raise AssertionError("unreachable")
+
+
+@contextmanager
+def busy_threads(count: int = 2) -> Iterator[None]:
+    """*count* pure-Python threads spinning (and so taking turns with the GIL) while inside."""
+    stop = threading.Event()
+
+    def spin() -> None:
+        while not stop.is_set():
+            sum(range(1_000))
+
+    threads = [threading.Thread(target=spin, name=f"busy-{n}") for n in range(count)]
+    for thread in threads:
+        thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()

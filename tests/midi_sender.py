@@ -36,10 +36,16 @@ SENDER_SCRIPT = textwrap.dedent(
         for line in sys.stdin:
             order = json.loads(line)
             times = []
-            if isinstance(order, int):  # that many numbered messages, paced
-                for index in range(order):
+            if isinstance(order, (int, dict)):  # numbered messages or note pairs, paced
+                pairs = isinstance(order, dict)
+                for index in range(order["pairs"] * 2 if pairs else order):
                     times.append(time.perf_counter())
-                    midi_out.send_message([0xB0, index // 128, index % 128])
+                    if pairs:  # note on, then the same note off, over 16 channels
+                        pair = index // 2
+                        status = (0x80 if index % 2 else 0x90) | pair % 16
+                        midi_out.send_message([status, pair * 7 % 128, 100])
+                    else:
+                        midi_out.send_message([0xB0, index // 128, index % 128])
                     if index % burst == burst - 1:
                         time.sleep(pause)
             else:  # these messages, one per JACK period at most
@@ -85,8 +91,10 @@ class SenderProcess:
         if self.process.stdout is not None:
             self.process.stdout.close()
 
-    def start(self, order: int | list[list[int]]) -> None:
-        """Start sending messages number 0 to *order* - 1, paced, or the messages *order*."""
+    def start(self, order: int | dict[str, int] | list[list[int]]) -> None:
+        """Start sending messages number 0 to *order* - 1, paced; or ``{"pairs": n}``:
+        n note-on/note-off pairs, paced (pair i: channel i % 16, note 7i % 128);
+        or the messages *order*, 5 ms apart."""
         assert self.process.stdin is not None
         self.process.stdin.write(json.dumps(order) + "\n")
         self.process.stdin.flush()

@@ -29,7 +29,9 @@ Two properties of rtmidi on JACK shape these tests:
 
 from __future__ import annotations
 
+import collections
 import itertools
+import math
 import os
 import statistics
 import subprocess
@@ -48,14 +50,16 @@ import pytest
 from midibuffer.testing.jackd import JackServer
 
 from harness import (
+    JACK_PERIOD,
     Arrivals,
     PollingConsumer,
+    busy_threads,
     midi_xruns,
     unless_xruns_spoil_it,
     wait_for_arrivals,
     with_xruns,
 )
-from midi_sender import SenderProcess
+from midi_sender import BURST, PAUSE, SenderProcess
 
 rtmidi: Any = pytest.importorskip("rtmidi", reason="python-rtmidi is not installed")
 
@@ -69,6 +73,7 @@ from midibuffer import (  # noqa: E402
 from midibuffer.errors import MidiBackendUnavailable, MidiPortNotFound  # noqa: E402
 from midibuffer.rtmidi import (  # noqa: E402
     ALSA_SEQUENCER,
+    DEFAULT_POLL_INTERVAL,
     MidiInput,
     MidiInputStats,
     choose_api,
@@ -459,6 +464,7 @@ class FakeMidiIn:
         self.filters: dict[str, bool] | None = None
         self.port_closed = False
         self.deleted = False
+        self.queue: collections.deque[Any] = collections.deque()  # what get_message() returns
 
     def get_current_api(self) -> int:
         return int(JACK)
@@ -481,11 +487,23 @@ class FakeMidiIn:
     def delete(self) -> None:
         self.deleted = True
 
+    def get_message(self) -> Any:
+        if self.queue:
+            event = self.queue.popleft()
+            if isinstance(event, BaseException):
+                raise event
+            return event
+        return None
+
     def deliver(self, *messages: Any) -> None:
+        self.deliver_with_deltas(*((message, 0.0) for message in messages))
+
+    def deliver_with_deltas(self, *events: Any) -> None:
+        """Call the callback with each ``(message, delta)`` event, as rtmidi's thread does."""
         assert self.callback is not None, "no callback installed"
         func, data = self.callback
-        for message in messages:
-            func((message, 0.0), data)
+        for event in events:
+            func(event, data)
 
 
 @pytest.mark.parametrize(
@@ -665,3 +683,185 @@ def test_importing_it_without_python_rtmidi_says_how_to_install_it() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert "pip install 'midibuffer[rtmidi]'" in result.stdout
+
+
+# --- polling (the default): integrity, timestamps and releases under load -----------------------
+
+
+@pytest.mark.usefixtures("jack_server")
+def test_polling_takes_every_message_intact_while_two_threads_keep_the_gil_busy(
+    polling_consumer: type[PollingConsumer],
+) -> None:
+    """No Python runs on JACK's thread, so a busy process loses and garbles nothing: every
+    message, in order, in every run, with no xrun excuse. The stamps come from rtmidi's
+    delta times: never before the send, never after the pop, never backwards, and their
+    gaps match the gaps between the sends within one JACK period (p99)."""
+    producer, consumer = midi_buffer(256)
+    port = unique("midibuffer-test")
+    popper = polling_consumer(consumer).start()
+    with (
+        busy_threads(2),
+        SenderProcess("virtual", port) as sender,
+        open_input(port, producer, api=JACK) as midi_input,
+    ):
+        assert midi_input.poll_interval == DEFAULT_POLL_INTERVAL
+        sender.start(MESSAGES)
+        send_times = sender.send_times()
+        wait_for_arrivals(lambda: len(popper.received), MESSAGES)
+    popper.stop()
+    messages = popper.received
+    assert [number_of(message) for message in messages] == list(range(MESSAGES))
+    assert midi_input.stats() == MidiInputStats(MESSAGES, MESSAGES, 0, 0, 0, None, 0, 0)
+    stamps = [message.time for message in messages]
+    assert all(isinstance(stamp, float) for stamp in stamps)
+    times: list[float] = stamps  # type: ignore[assignment]
+    assert all(earlier <= later for earlier, later in itertools.pairwise(times))
+    assert all(stamp >= sent for stamp, sent in zip(times, send_times, strict=True))
+    assert all(stamp <= popped for stamp, popped in zip(times, popper.popped_at, strict=True))
+    gap_errors = [
+        abs((times[i] - times[i - 1]) - (send_times[i] - send_times[i - 1]))
+        for i in range(1, MESSAGES)
+    ]
+    p99 = statistics.quantiles(gap_errors, n=100)[98]
+    print(
+        f"\npolling, 2 busy threads: gap error p99 {p99 * 1e3:.3f} ms, max "
+        f"{max(gap_errors) * 1e3:.3f} ms (JACK period {JACK_PERIOD * 1e3:.3f} ms)"
+    )
+    assert p99 <= JACK_PERIOD
+
+
+NOTE_PAIRS = 5_000  # 10,000 messages
+
+
+def test_a_flood_into_a_slow_buffer_leaves_no_note_hanging(jack_server: JackServer) -> None:
+    """10,000 messages (note on, note off, ...) into a small buffer drained at a tenth of
+    the rate: note-ons are dropped, note-offs are held and all sent; every note that was
+    switched on is switched off at the end."""
+    producer, consumer = midi_buffer(16)
+    port = unique("midibuffer-test")
+    consumed: list[MidiMessage] = []
+    pop_every = 10 * PAUSE / BURST  # the sender's pace, slowed ten times
+    done = threading.Event()
+
+    def slow_consumer() -> None:
+        while not done.is_set():
+            message = consumer.try_pop()
+            if message is not None:
+                consumed.append(message)
+            time.sleep(pop_every)
+
+    thread = threading.Thread(target=slow_consumer)
+    thread.start()
+    try:
+        with (
+            SenderProcess("virtual", port) as sender,
+            open_input(port, producer, api=JACK) as midi_input,
+        ):
+            sender.start({"pairs": NOTE_PAIRS})
+            sender.send_times()
+            assert wait_until(
+                lambda: (
+                    midi_input.stats().received == 2 * NOTE_PAIRS
+                    and midi_input.stats().pending == 0
+                ),
+                timeout=60,
+            ), midi_input.stats()
+    finally:
+        done.set()
+        thread.join()
+    consumed += drain(consumer)
+    stats = midi_input.stats()
+    print(f"\nflood of {2 * NOTE_PAIRS}: {stats}")
+    assert stats.received == 2 * NOTE_PAIRS and stats.invalid == stats.errors == 0
+    assert stats.held > 0 and stats.dropped > 0 and stats.pending == 0
+    assert stats.sent == len(consumed)
+    assert stats.sent + stats.dropped == stats.received
+    sounding: set[tuple[int, int]] = set()
+    offs = 0
+    for message in consumed:
+        key = (message.channel, message.note)
+        if message.kind == "note_on":
+            sounding.add(key)  # type: ignore[arg-type]
+        else:
+            sounding.discard(key)  # type: ignore[arg-type]
+            offs += 1
+    assert offs == NOTE_PAIRS  # no note-off was dropped
+    assert not sounding, f"{len(sounding)} notes left hanging"
+
+
+def test_polling_drains_get_message_on_a_thread_of_its_own() -> None:
+    midi_in = FakeMidiIn()
+    producer, consumer = midi_buffer(8)
+    midi_input = MidiInput(midi_in, producer, poll_interval=0.0005)
+    assert midi_in.callback is None  # no Python on rtmidi's thread
+    threads = [t for t in threading.enumerate() if t.name == "midibuffer-midi-input"]
+    assert len(threads) == 1 and threads[0].daemon
+    midi_in.queue.extend([([0x90, 60, 100], 0.0), ([0x90, 60], 0.001), RuntimeError("boom")])
+    midi_in.queue.append(([0x80, 60, 0], 0.002))
+    assert wait_until(lambda: midi_input.stats().received == 3)
+    assert wait_until(lambda: midi_input.stats().errors == 1)
+    midi_input.close()
+    assert not threads[0].is_alive() and midi_in.port_closed
+    stats = midi_input.stats()
+    assert (stats.received, stats.sent, stats.invalid, stats.errors) == (3, 2, 1, 1)
+    assert stats.last_error == "RuntimeError: boom"  # the invalid message came before
+    assert [message.kind for message in drain(consumer)] == ["note_on", "note_off"]
+    assert consumer.is_finished()
+    assert repr(midi_input).startswith("<MidiInput api=Jack polling 0.0005 s received=3")
+
+
+def test_stamps_follow_the_backend_deltas_never_pass_the_take_and_never_go_back() -> None:
+    """The first message is stamped when it was taken; then the backend's deltas decide,
+    unless a message comes so quickly after its arrival that it lowers the offset."""
+    midi_in = FakeMidiIn()
+    producer, consumer = midi_buffer(8)
+    MidiInput(midi_in, producer, poll_interval=None)
+    before = time.perf_counter()
+    midi_in.deliver_with_deltas(([0x90, 60, 1], 0.0))
+    after_first = time.perf_counter()
+    time.sleep(0.02)  # Python is late for the next two: the backend says 2 ms, then 0 ms later
+    midi_in.deliver_with_deltas(([0x90, 61, 1], 0.002), ([0x90, 62, 1], 0.0))
+    midi_in.deliver_with_deltas(([0x90, 63, 1], 10.0))  # a backend far ahead: offset drops
+    after_last = time.perf_counter()
+    first, second, third, fourth = (message.time for message in drain(consumer))
+    assert first is not None and second is not None and third is not None and fourth is not None
+    assert before <= first <= after_first
+    assert second - first == pytest.approx(0.002, abs=1e-9)  # the backend's gap, not Python's
+    assert third == second
+    assert after_first < fourth <= after_last  # never after the moment Python saw it
+    assert first <= second <= third <= fourth
+
+
+@pytest.mark.parametrize(
+    ("poll_interval", "error"),
+    [
+        ("1", TypeError),
+        (True, TypeError),
+        (0, ValueError),
+        (-0.001, ValueError),
+        (math.nan, ValueError),
+        (math.inf, ValueError),
+    ],
+)
+def test_poll_interval_is_checked(poll_interval: object, error: type[Exception]) -> None:
+    producer, _consumer = midi_buffer(4)
+    with pytest.raises(error, match="poll_interval"):
+        MidiInput(FakeMidiIn(), producer, poll_interval=poll_interval)  # type: ignore[arg-type]
+    with pytest.raises(error, match="poll_interval"):
+        open_virtual_input("x", producer, poll_interval=poll_interval)  # type: ignore[arg-type]
+    assert producer.try_send(MidiMessage.note_on(0, 60))  # left untouched
+
+
+def test_a_full_buffer_holds_releases_and_sends_them_first() -> None:
+    midi_in = FakeMidiIn()
+    producer, consumer = midi_buffer(2)
+    midi_input = MidiInput(midi_in, producer, poll_interval=None)
+    midi_in.deliver([0x90, 60, 1], [0x90, 61, 1], [0x90, 62, 1], [0x80, 60, 0], [0xB0, 64, 0])
+    assert midi_input.stats() == MidiInputStats(5, 2, 1, 0, 0, None, 2, 2)
+    assert [m.note for m in drain(consumer)] == [60, 61]
+    midi_in.deliver([0x90, 63, 1])  # the held ones go first; then there is no room for it
+    assert midi_input.stats() == MidiInputStats(6, 4, 2, 0, 0, None, 2, 0)
+    assert [(m.kind, m.data[1]) for m in drain(consumer)] == [
+        ("note_off", 60),
+        ("control_change", 64),
+    ]

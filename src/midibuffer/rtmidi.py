@@ -29,10 +29,19 @@ from midibuffer.io.midi_backend import (
     input_port_names,
     output_port_names,
 )
-from midibuffer.io.midi_input import MidiInput, MidiInputStats, open_input, open_virtual_input
+from midibuffer.io.midi_input import (
+    DEFAULT_POLL_INTERVAL,
+    QUEUE_SIZE,
+    MidiInput,
+    MidiInputStats,
+    open_input,
+    open_virtual_input,
+)
 
 __all__ = [
     "ALSA_SEQUENCER",
+    "DEFAULT_POLL_INTERVAL",
+    "QUEUE_SIZE",
     "MidiBackendUnavailable",
     "MidiInput",
     "MidiInputStats",
