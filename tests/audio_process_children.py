@@ -54,3 +54,23 @@ class Unloadable:
 
     def __reduce__(self) -> tuple[Any, tuple[()]]:
         return (_cannot_rebuild, ())
+
+
+def recording(path: str, samplerate: int) -> Any:
+    """Append each event (stream position in samples, then its bytes) to the file *path*,
+    one line per event, flushed every block that had some (a test's render, not a real one)."""
+    log = open(path, "a")  # noqa: SIM115 - it lives as long as the audio process
+    position = 0
+
+    def render(outdata: Any, events: BlockEvents) -> None:
+        nonlocal position
+        outdata.fill(0)
+        for index in range(events.count):
+            message = events.messages[index]
+            assert message is not None
+            log.write(f"{position + events.offsets[index]} {message.data.hex()}\n")
+        if events.count:
+            log.flush()
+        position += len(outdata)
+
+    return render

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
 import signal
@@ -23,11 +24,14 @@ from midibuffer.buffer import CORE
 from midibuffer.testing.jackd import JackServer
 
 import audio_process_children as children
+import midi_sender
+from midi_sender import SenderProcess
 
 pytestmark = pytest.mark.skipif(CORE != "c", reason="the shared ring needs the C core")
 
 RATE = 48_000
 BLOCK = 64
+MIDI_MESSAGES = 2_000
 
 
 @pytest.fixture(autouse=True)
@@ -187,3 +191,63 @@ def test_a_child_that_dies_during_start_up_leaves_no_segment() -> None:
         audio.start()
     assert process_gone(audio.pid)  # type: ignore[arg-type]
     # (the autouse fixture checks /dev/shm)
+
+
+def test_the_child_opens_the_midi_input_itself_and_merges_it_with_the_parent(
+    tmp_path: Path, jack_server: JackServer
+) -> None:
+    """A sender process connects to the audio process's own virtual MIDI input: every
+    message reaches the render function, in order, each at an offset inside its block,
+    merged with what the parent sends; the parent's GIL is busy all along."""
+    log = tmp_path / "events.txt"
+    name = f"audio-process-in-{os.getpid()}"
+    stop = threading.Event()
+    threads = [threading.Thread(target=burn, args=(stop,)) for _ in range(2)]
+    with AudioProcess(
+        functools.partial(children.recording, str(log)),
+        blocksize=256,
+        offline=True,
+        virtual_midi_input=name,
+    ) as audio:
+        for thread in threads:
+            thread.start()
+        with SenderProcess("connect", name) as sender:
+            sender.start(MIDI_MESSAGES)
+            audio.producer.try_send(MidiMessage.sysex([0x7D, 1], time=time.perf_counter()))
+            sender.send_times()
+        deadline = time.monotonic() + 10
+        while (stats := audio.midi_input_stats()) is None or stats.sent < MIDI_MESSAGES:
+            assert time.monotonic() < deadline, stats
+            time.sleep(0.01)
+        time.sleep(0.2)  # the last block plays
+        stop.set()
+        for thread in threads:
+            thread.join()
+    events = [line.split() for line in log.read_text().splitlines()]
+    data = [bytes.fromhex(hexed) for _, hexed in events]
+    numbered = [message for message in data if message[0] == 0xB0]
+    assert numbered == [bytes(midi_sender.numbered(i)) for i in range(MIDI_MESSAGES)]
+    assert data.count(bytes([0xF0, 0x7D, 0x01, 0xF7])) == 1  # the parent's, merged in
+    positions = [int(position) for position, _ in events]
+    assert positions == sorted(positions)
+    stats = audio.midi_input_stats()
+    assert stats is not None and (stats.received, stats.sent) == (MIDI_MESSAGES, MIDI_MESSAGES)
+
+
+def test_midi_input_arguments_are_checked() -> None:
+    with pytest.raises(ValueError, match="not both"):
+        AudioProcess(children.silent, midi_input="a", virtual_midi_input="b")
+    with pytest.raises(TypeError, match="midi_input must be a str"):
+        AudioProcess(children.silent, midi_input=3)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="virtual_midi_input must be a str"):
+        AudioProcess(children.silent, virtual_midi_input=b"x")  # type: ignore[arg-type]
+    assert AudioProcess(children.silent, offline=True).midi_input_stats() is None
+
+
+@pytest.mark.usefixtures("jack_server")
+def test_a_midi_input_that_is_not_there_fails_the_start_with_the_port_list() -> None:
+    from midibuffer.errors import MidiPortNotFound
+
+    audio = AudioProcess(children.silent, offline=True, midi_input="no-such-port-anywhere")
+    with pytest.raises(MidiPortNotFound, match=r"'no-such-port-anywhere'.*available input ports"):
+        audio.start()

@@ -85,7 +85,14 @@ from midibuffer.buffer.shared import AnyConsumer, not_an_end
 from midibuffer.checks import checked_int, checked_seconds
 from midibuffer.data.message import MidiMessage
 
-__all__ = ["DEFAULT_MAX_LEAD", "BlockEvents", "BlockScheduler", "SchedulerStats", "StreamClock"]
+__all__ = [
+    "DEFAULT_MAX_LEAD",
+    "BlockEvents",
+    "BlockScheduler",
+    "SchedulerStats",
+    "StreamClock",
+    "merge_events",
+]
 
 DEFAULT_MAX_LEAD = 5.0
 """Seconds ahead of the current block beyond which a message counts as misdated."""
@@ -222,6 +229,40 @@ class BlockEvents:
 
     def __repr__(self) -> str:
         return f"<BlockEvents count={self.count} frames={self.frames}>"
+
+
+def merge_events(first: BlockEvents, second: BlockEvents, into: BlockEvents) -> BlockEvents:
+    """Merge two blocks' events by offset into *into* (refilled) and return it.
+
+    Each source keeps its own order; at equal offsets *first*'s events go
+    first. *into* must hold ``first.count + second.count`` events. Real-time
+    safe: no allocation (offsets are small ints). Any thread.
+
+    Raises:
+        ValueError: *into* is too small.
+
+    >>> from midibuffer import MidiMessage
+    >>> a, b, merged = BlockEvents(2), BlockEvents(2), BlockEvents(4)
+    >>> a.count, a.offsets[:2], a.messages[:2] = 2, [0, 9], [MidiMessage.clock()] * 2
+    >>> b.count, b.offsets[0], b.messages[0] = 1, 5, MidiMessage.note_on(0, 60)
+    >>> merge_events(a, b, merged).offsets[: merged.count]
+    [0, 5, 9]
+    """
+    total = first.count + second.count
+    if total > len(into.messages):
+        raise ValueError(f"into holds {len(into.messages)} events, {total} needed")
+    i = j = 0
+    messages, offsets = into.messages, into.offsets
+    for index in range(total):
+        if j == second.count or (i < first.count and first.offsets[i] <= second.offsets[j]):
+            messages[index], offsets[index] = first.messages[i], first.offsets[i]
+            i += 1
+        else:
+            messages[index], offsets[index] = second.messages[j], second.offsets[j]
+            j += 1
+    into.count = total
+    into.frames = max(first.frames, second.frames)
+    return into
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,13 @@ device, or offline rendering with a reason), and plays what arrives on a
 :func:`~midibuffer.shared_midi_buffer`. The parent keeps the producer end; a
 busy asyncio program in the parent cannot starve the callback.
 
+With ``midi_input=PORT`` (or ``virtual_midi_input=NAME``) the child also
+opens that MIDI input itself (:func:`~midibuffer.rtmidi.open_input`,
+polling) into a buffer of its own, whose messages are scheduled as in
+``mode="live"`` (their arrival times, one block of latency, sample-accurate
+spacing) and merged with the parent's: MIDI in to audio out never crosses
+the parent's GIL.
+
 The child never outlives the parent: it blocks on a control pipe whose other
 end only the parent holds, so the parent's death (even ``SIGKILL``) ends the
 pipe, and the child closes its output and exits. The parent's switch
@@ -42,17 +49,19 @@ from typing import TYPE_CHECKING, Any, cast
 
 from typing_extensions import Unpack
 
+from midibuffer.adapters.scheduler import BlockEvents, BlockScheduler, merge_events
 from midibuffer.buffer.shared import (
     SharedMidiBufferConsumer,
     SharedMidiBufferProducer,
     shared_midi_buffer,
 )
 from midibuffer.errors import MidiBufferError
-from midibuffer.io.render import AudioStats, Render
+from midibuffer.io.render import AudioBlock, AudioStats, Render
 from midibuffer.io.settings import OutputOptions, OutputSettings
 
 if TYPE_CHECKING:
     from midibuffer.buffer._shared import SharedRing
+    from midibuffer.io.midi_input import MidiInput, MidiInputStats
 
 __all__ = ["AudioProcess", "AudioProcessError"]
 
@@ -61,6 +70,18 @@ RenderFactory = Callable[[int], Render]
 
 _START_TIMEOUT = 30.0  # seconds for the child to import, build the renderer and start
 _CLOSE_TIMEOUT = 1.0  # seconds close() waits for the child before killing it
+
+
+def _midi_source(port: str | None, virtual: str | None) -> tuple[str, str] | None:
+    """``("port", name)``, ``("virtual", name)`` or ``None``, from the two arguments."""
+    for name, value in (("midi_input", port), ("virtual_midi_input", virtual)):
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"{name} must be a str or None, not {type(value).__name__}")
+    if port is not None and virtual is not None:
+        raise ValueError("give midi_input or virtual_midi_input, not both")
+    if port is not None:
+        return ("port", port)
+    return None if virtual is None else ("virtual", virtual)
 
 
 class AudioProcessError(MidiBufferError):
@@ -79,6 +100,48 @@ def _portable(error: BaseException) -> BaseException:
     return copy
 
 
+class _WithMidiInput:
+    """A render function with the child's MIDI input merged into each block's events.
+
+    The input's messages carry their arrival times, so they are scheduled as
+    in ``mode="live"`` by a scheduler of their own, then merged by offset
+    with the parent's (which go first at equal offsets).
+    """
+
+    def __init__(self, render: Render, scheduler: BlockScheduler) -> None:
+        self._render = render
+        self._scheduler = scheduler
+        self._merged = BlockEvents(2 * scheduler.max_events)
+
+    def __call__(self, outdata: AudioBlock, events: BlockEvents) -> None:
+        live = self._scheduler.collect(len(outdata))
+        if live.count:
+            events = merge_events(events, live, self._merged)
+        self._render(outdata, events)
+
+
+def _open_midi_input(
+    source: tuple[str, str], capacity: int, settings: OutputSettings
+) -> tuple[MidiInput, BlockScheduler]:
+    """Open the child's MIDI input (*source*: ``("port" | "virtual", name)``) into a buffer
+    of its own; return it and the live scheduler that reads that buffer."""
+    from midibuffer.buffer.ends import midi_buffer
+    from midibuffer.io.midi_input import open_input, open_virtual_input
+
+    kind, name = source
+    producer, consumer = midi_buffer(capacity)
+    opener = open_virtual_input if kind == "virtual" else open_input
+    midi_input = opener(name, producer)
+    scheduler = BlockScheduler(
+        consumer,
+        settings.samplerate,
+        mode="live",
+        max_events=settings.max_events,
+        max_lead=settings.max_lead,
+    )
+    return midi_input, scheduler
+
+
 def _child(
     factory: RenderFactory,
     consumer: SharedMidiBufferConsumer,
@@ -86,18 +149,25 @@ def _child(
     device: int | str | None,
     offline: bool,
     wav: str | None,
+    midi_source: tuple[str, str] | None,
     control: Connection,
 ) -> None:
     """The audio process: build, open, play; answer the parent until it says close or dies."""
     from midibuffer.io.output import open_output
 
+    midi_input: MidiInput | None = None
     try:
         render = factory(settings.samplerate)
+        if midi_source is not None:
+            midi_input, scheduler = _open_midi_input(midi_source, consumer.capacity, settings)
+            render = _WithMidiInput(render, scheduler)
         output, reason = open_output(
             consumer, render, offline=offline, device=device, **settings.as_options()
         )
         output.start()
     except BaseException as error:
+        if midi_input is not None:
+            midi_input.close()
         control.send(("failed", _portable(error)))
         return
     control.send(("started", reason))
@@ -109,11 +179,15 @@ def _child(
                 return
             if request == "stats":
                 control.send(output.stats())
+            elif request == "midi_input_stats":
+                control.send(None if midi_input is None else midi_input.stats())
             elif request == "error":
                 control.send(None if output.error is None else _portable(output.error))
             elif request == "close":
                 break
     finally:
+        if midi_input is not None:
+            midi_input.close()
         try:
             output.stop()
             if wav is not None:
@@ -126,8 +200,9 @@ def _child(
             failure: BaseException | None = _portable(error)
         else:
             failure = None
+        input_stats = None if midi_input is None else midi_input.stats()
         with contextlib.suppress(OSError):  # the parent is gone
-            control.send(("closed", failure, output.stats()))
+            control.send(("closed", failure, output.stats(), input_stats))
 
 
 class AudioProcess:
@@ -145,6 +220,15 @@ class AudioProcess:
         wav: when the child renders offline (asked for, or no device
             works), write what it rendered to this WAV file on
             :meth:`close`.
+        midi_input: the MIDI input port the child opens itself (the first
+            whose name contains this, as :func:`~midibuffer.rtmidi.open_input`
+            finds it), or ``None``.
+        virtual_midi_input: or the name of a virtual MIDI input port the
+            child creates (:func:`~midibuffer.rtmidi.open_virtual_input`;
+            with JACK: ``midibuffer:NAME``). At most one of the two. Its
+            messages (polled, never on the backend's thread) are scheduled
+            as in ``mode="live"`` and merged with :attr:`producer`'s;
+            :meth:`midi_input_stats` reports on it.
         options: ``samplerate``, ``blocksize``, ``channels``, ``mode``,
             ``max_events``, ``max_lead``, ``realtime`` (default ``True``
             here, applied in the child only): see
@@ -154,7 +238,8 @@ class AudioProcess:
     Every method is for the thread that made it.
 
     Raises (at construction):
-        TypeError, ValueError: a bad option, naming it.
+        TypeError, ValueError: a bad option, naming it (both MIDI inputs
+            given is a ValueError).
         MidiBufferError: the shared buffer's C core is not available.
     """
 
@@ -166,10 +251,13 @@ class AudioProcess:
         capacity: int = 1024,
         offline: bool = False,
         wav: str | Path | None = None,
+        midi_input: str | None = None,
+        virtual_midi_input: str | None = None,
         **options: Unpack[OutputOptions],
     ) -> None:
         if not callable(render_factory):
             raise TypeError(f"render_factory must be callable, not {type(render_factory).__name__}")
+        self._midi_source = _midi_source(midi_input, virtual_midi_input)
         options.setdefault("realtime", True)
         self.settings = OutputSettings(**options)
         """The output's settings, applied in the child."""
@@ -183,6 +271,7 @@ class AudioProcess:
         self._reason: str | None = None
         self._error: BaseException | None = None
         self._final_stats: AudioStats | None = None
+        self._final_input_stats: MidiInputStats | None = None
 
     @property
     def producer(self) -> SharedMidiBufferProducer:
@@ -240,6 +329,7 @@ class AudioProcess:
                 self._device,
                 self._offline,
                 self._wav,
+                self._midi_source,
                 theirs,
             ),
             name="midibuffer-audio",
@@ -283,14 +373,31 @@ class AudioProcess:
         """
         if self._control is None and self._final_stats is not None:
             return self._final_stats
+        return cast("AudioStats", self._ask("stats"))
+
+    def _ask(self, request: str) -> object:
+        """Send *request* to the child and return its answer."""
         if self._control is None or not self._process.is_alive():
             raise AudioProcessError("the audio process is not running")
         try:
-            self._control.send("stats")
-            stats: AudioStats = self._control.recv()
+            self._control.send(request)
+            return self._control.recv()
         except (EOFError, OSError):
             raise AudioProcessError("the audio process is not running") from None
-        return stats
+
+    def midi_input_stats(self) -> MidiInputStats | None:
+        """The child's MIDI input's :class:`~midibuffer.rtmidi.MidiInputStats`, live (after
+        :meth:`close`, the last ones); ``None`` without ``midi_input``/``virtual_midi_input``.
+
+        Raises:
+            AudioProcessError: the audio process is not running (and did not
+                close normally).
+        """
+        if self._midi_source is None:
+            return None
+        if self._control is None and self._final_input_stats is not None:
+            return self._final_input_stats
+        return cast("MidiInputStats", self._ask("midi_input_stats"))
 
     def close(self) -> None:
         """Stop the child (within about a second), close the producer, write the
@@ -302,7 +409,7 @@ class AudioProcess:
             try:
                 control.send("close")
                 if control.poll(_CLOSE_TIMEOUT * 10 if self._wav else _CLOSE_TIMEOUT):
-                    _, failure, self._final_stats = control.recv()
+                    _, failure, self._final_stats, self._final_input_stats = control.recv()
                     self._error = self._error or failure
             except (EOFError, OSError):
                 pass
