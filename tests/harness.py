@@ -8,8 +8,7 @@ import math
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -311,23 +310,3 @@ def unless_xruns_spoil_it(server: JackServer, run: Callable[[], T], ok: Callable
             return result
         print(f"\nattempt {attempt} spoiled by {xruns}: retrying")
     raise AssertionError("unreachable")
-
-
-@contextmanager
-def busy_threads(count: int = 2) -> Iterator[None]:
-    """*count* pure-Python threads spinning (and so taking turns with the GIL) while inside."""
-    stop = threading.Event()
-
-    def spin() -> None:
-        while not stop.is_set():
-            sum(range(1_000))
-
-    threads = [threading.Thread(target=spin, name=f"busy-{n}") for n in range(count)]
-    for thread in threads:
-        thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join()

@@ -22,10 +22,9 @@ from midibuffer import MidiMessage
 from midibuffer.audio import AudioProcess, AudioProcessError
 from midibuffer.buffer import CORE
 from midibuffer.testing.jackd import JackServer
+from midibuffer.testing.midi_sender import SenderProcess
 
 import audio_process_children as children
-import midi_sender
-from midi_sender import SenderProcess
 
 pytestmark = pytest.mark.skipif(CORE != "c", reason="the shared ring needs the C core")
 
@@ -226,7 +225,7 @@ def test_the_child_opens_the_midi_input_itself_and_merges_it_with_the_parent(
     events = [line.split() for line in log.read_text().splitlines()]
     data = [bytes.fromhex(hexed) for _, hexed in events]
     numbered = [message for message in data if message[0] == 0xB0]
-    assert numbered == [bytes(midi_sender.numbered(i)) for i in range(MIDI_MESSAGES)]
+    assert numbered == [bytes(numbered(i)) for i in range(MIDI_MESSAGES)]
     assert data.count(bytes([0xF0, 0x7D, 0x01, 0xF7])) == 1  # the parent's, merged in
     positions = [int(position) for position, _ in events]
     assert positions == sorted(positions)

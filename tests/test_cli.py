@@ -19,8 +19,7 @@ import pytest
 import midibuffer as midibuffer_package
 from midibuffer.app.demo import pattern
 from midibuffer.testing.jackd import JackServer
-
-from midi_sender import SenderProcess
+from midibuffer.testing.midi_sender import SenderProcess
 
 NO_JACK = {
     key: value for key, value in os.environ.items() if not key.startswith("JACK_DEFAULT")

@@ -22,9 +22,9 @@ from midibuffer import MidiMessage, midi_buffer
 from midibuffer.audio import AudioOutput
 from midibuffer.io.render import AudioBlock
 from midibuffer.scheduler import BlockEvents
+from midibuffer.testing.midi_sender import SenderProcess
 
 from harness import wait_for_arrivals
-from midi_sender import SenderProcess
 
 rtmidi = pytest.importorskip("rtmidi", reason="python-rtmidi is not installed")
 

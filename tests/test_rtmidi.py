@@ -48,18 +48,18 @@ from typing import Any
 import pytest
 
 from midibuffer.testing.jackd import JackServer
+from midibuffer.testing.load import busy_threads
+from midibuffer.testing.midi_sender import BURST, PAUSE, SenderProcess
 
 from harness import (
     JACK_PERIOD,
     Arrivals,
     PollingConsumer,
-    busy_threads,
     midi_xruns,
     unless_xruns_spoil_it,
     wait_for_arrivals,
     with_xruns,
 )
-from midi_sender import BURST, PAUSE, SenderProcess
 
 rtmidi: Any = pytest.importorskip("rtmidi", reason="python-rtmidi is not installed")
 

@@ -48,6 +48,29 @@ def run_gil_suite(*, seconds: float, jack: bool, required: bool) -> str:
     return table
 
 
+def run_input_suite(*, jack: bool, runs: int) -> str:
+    """The MIDI input table (rtmidi's callback against polling), or why it could not run."""
+    from midibuffer.app.bench import input_cases
+    from midibuffer.errors import MidiBackendUnavailable
+    from midibuffer.testing.jackd import JackServer
+
+    header = (
+        f"# MIDI input over JACK: {runs} runs of {input_cases.MESSAGES} messages per row, "
+        "sender in an idle process, consumer popping a shared ring in another one\n\n"
+    )
+    try:
+        server = JackServer.start() if jack else None
+        try:
+            results = input_cases.measure_input_runs(runs)
+            costs = input_cases.measure_idle_costs()
+        finally:
+            if server is not None:
+                server.stop()
+    except (MidiBackendUnavailable, ImportError) as error:
+        raise SystemExit(f"MIDI input suite: {error}") from None
+    return header + input_cases.format_input_report(results, costs)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="midibuffer bench",
@@ -55,16 +78,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--suite",
-        choices=("buffer", "async", "gil", "shared", "all"),
+        choices=("buffer", "async", "gil", "shared", "midi-input", "all"),
         default="all",
         help="the buffer's ratio table, the async producer's table, the GIL scenario "
-        "(needs an audio device or --jack), the shared ring across processes, or all "
-        "of them (all; gil is skipped without a device)",
+        "(needs an audio device or --jack), the shared ring across processes, MIDI input "
+        "through JACK (needs --jack or a running JACK server; not part of all), or all "
+        "of the others (all; gil is skipped without a device)",
     )
     parser.add_argument(
         "--jack",
         action="store_true",
-        help="for the GIL scenario, start a private JACK server with the dummy driver",
+        help="for the GIL scenario and MIDI input, start a private JACK server (dummy driver)",
+    )
+    parser.add_argument(
+        "--runs", type=int, default=10, help="MIDI input runs per mode and load (10)"
     )
     parser.add_argument(
         "--seconds", type=float, default=4.0, help="GIL scenario duration per mode (4)"
@@ -76,8 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         "--check", action="store_true", help="exit with status 1 if a target is not met"
     )
     args = parser.parse_args(argv)
-    if args.ops < 1 or args.rounds < 1:
-        parser.error("--ops and --rounds must be at least 1")
+    if args.ops < 1 or args.rounds < 1 or args.runs < 1:
+        parser.error("--ops, --rounds and --runs must be at least 1")
 
     print(
         f"# midibuffer benchmark: {platform.python_implementation()} "
@@ -114,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.suite in ("gil", "all"):
         print()
         print(run_gil_suite(seconds=args.seconds, jack=args.jack, required=args.suite == "gil"))
+    if args.suite == "midi-input":
+        print(run_input_suite(jack=args.jack, runs=args.runs))
     if args.plot:
         from midibuffer.app.bench.plot import plot_results
 

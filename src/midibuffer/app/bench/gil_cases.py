@@ -19,7 +19,6 @@ server with the dummy driver (``jackd`` must be installed).
 from __future__ import annotations
 
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from midibuffer.io.audio import AudioOutput
 from midibuffer.io.audio_process import AudioProcess
 from midibuffer.io.realtime import switch_interval_for
 from midibuffer.io.render import AudioBlock
+from midibuffer.testing.load import busy_threads
 
 __all__ = [
     "GilResult",
@@ -151,11 +151,6 @@ def _silent_factory(samplerate: int) -> Callable[[AudioBlock, BlockEvents], None
     return _silence
 
 
-def _burn(stop: threading.Event) -> None:
-    while not stop.is_set():
-        sum(range(1000))  # pure Python: it holds the GIL but for the switch interval
-
-
 def measure_placement(
     placement: str, threads: int, seconds: float, device: int | str | None = None
 ) -> PlacementResult:
@@ -174,20 +169,14 @@ def measure_placement(
             device=device,
             realtime=placement != "in-process",
         )
-    stop = threading.Event()
-    burners = [threading.Thread(target=_burn, args=(stop,)) for _ in range(threads)]
     with output:
         time.sleep(0.3)  # let the stream settle
         before = output.stats()
-        for burner in burners:
-            burner.start()
-        started = time.perf_counter()
-        time.sleep(seconds)
-        after = output.stats()
-        elapsed = time.perf_counter() - started
-        stop.set()
-        for burner in burners:
-            burner.join()
+        with busy_threads(threads):
+            started = time.perf_counter()
+            time.sleep(seconds)
+            after = output.stats()
+            elapsed = time.perf_counter() - started
     return PlacementResult(
         placement=placement,
         threads=threads,

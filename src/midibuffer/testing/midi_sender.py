@@ -1,6 +1,11 @@
-"""Test helper for MIDI over JACK: a sender in another process.
+"""A MIDI sender in a process of its own, through rtmidi's JACK output.
 
-See ``test_rtmidi.py``'s docstring for why the sender is a separate process.
+Used by the tests and ``midibuffer bench --suite midi-input``. The sender is
+a separate, idle process, as a real MIDI source would be: rtmidi's JACK
+output garbles messages when its own process is starved of the GIL, which
+is a different problem from the receiver's (``docs/benchmarks.md``). It
+paces itself (:data:`BURST` messages, then :data:`PAUSE`), far below the
+~100 messages per JACK period where rtmidi's JACK output corrupts them.
 """
 
 from __future__ import annotations

@@ -1,0 +1,229 @@
+"""MIDI input over real JACK ports: rtmidi's callback against the polling thread.
+
+Each run sends :data:`MESSAGES` numbered messages from an idle sender process
+(:class:`~midibuffer.testing.midi_sender.SenderProcess`) to a
+:func:`~midibuffer.rtmidi.open_virtual_input` in this process, which feeds a
+:func:`~midibuffer.shared_midi_buffer`; a consumer process pops the shared
+ring every 0.1 ms and notes when each message became available. So the
+latency is send -> available to a consumer that is never starved, and
+"loaded" (two busy pure-Python threads) burdens only the receiving process,
+as in a real program that does work beside its MIDI input.
+
+Also measured: how far the stamps' gaps are from the sends' gaps (the
+backend's clock, see :class:`~midibuffer.rtmidi.MidiInput`), and what an
+idle polling thread costs for several poll intervals (its own CPU clock).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import statistics
+import threading
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+
+from midibuffer.buffer.shared import SharedMidiBufferConsumer, shared_midi_buffer
+from midibuffer.io.midi_input import DEFAULT_POLL_INTERVAL, open_virtual_input
+from midibuffer.testing.jackd import PERIOD_FRAMES, SAMPLE_RATE
+from midibuffer.testing.load import busy_threads
+from midibuffer.testing.midi_sender import SenderProcess
+
+__all__ = [
+    "MESSAGES",
+    "RUNS",
+    "IdleCost",
+    "InputRun",
+    "format_input_report",
+    "measure_idle_costs",
+    "measure_input_runs",
+]
+
+MESSAGES = 2_000
+RUNS = 10
+JACK_PERIOD = PERIOD_FRAMES / SAMPLE_RATE
+_POP_EVERY = 0.000_1  # the consumer process's polling period
+_QUIET = 1.0  # seconds without a new message after which a run is over
+_INTERVALS = (0.000_5, 0.001, 0.002, 0.005)
+
+
+@dataclass(frozen=True)
+class InputRun:
+    """One run of :data:`MESSAGES` messages.
+
+    Attributes:
+        mode: ``"callback"`` or ``"polling"``.
+        loaded: two busy pure-Python threads ran in the receiving process.
+        arrived: messages the consumer popped.
+        lost: numbers that never arrived.
+        bad: arrivals that were copies, out of order or not one of ours
+            (garbled).
+        latencies: send -> available to the consumer, per distinct arrival.
+        gap_errors: ``|stamp gap - send gap|`` between consecutive arrivals.
+    """
+
+    mode: str
+    loaded: bool
+    arrived: int
+    lost: int
+    bad: int
+    latencies: list[float]
+    gap_errors: list[float]
+
+    @property
+    def exact(self) -> bool:
+        return self.lost == self.bad == 0
+
+
+@dataclass(frozen=True)
+class IdleCost:
+    """What an idle polling thread costs: its CPU time per second of wall time."""
+
+    interval: float
+    core_fraction: float
+
+
+def _consume(consumer: SharedMidiBufferConsumer, expected: int, results: Connection) -> None:
+    """The consumer process: pop until *expected* arrived or it is quiet; send the record."""
+    record: list[tuple[bytes, float | None, float]] = []
+    results.send("ready")
+    last = time.perf_counter()
+    while len(record) < expected and time.perf_counter() - last < _QUIET + 2.0:
+        message = consumer.try_pop()
+        if message is None:
+            time.sleep(_POP_EVERY)
+            continue
+        last = time.perf_counter()
+        record.append((message.data, message.time, last))
+    results.send(record)
+    results.close()
+
+
+def _one_run(mode: str, loaded: bool, index: int) -> InputRun:
+    context = multiprocessing.get_context("spawn")
+    producer, consumer = shared_midi_buffer(4 * MESSAGES)
+    mine, theirs = context.Pipe(duplex=False)
+    popper = context.Process(target=_consume, args=(consumer, MESSAGES, theirs), daemon=True)
+    popper.start()
+    theirs.close()
+    del consumer
+    if mine.recv() != "ready":
+        raise RuntimeError("the consumer process did not start")
+    port = f"bench-in-{mode}-{index}"
+    client = f"midibuffer-bench-{multiprocessing.current_process().pid}"
+    interval = None if mode == "callback" else DEFAULT_POLL_INTERVAL
+    with (
+        busy_threads(2 if loaded else 0),
+        open_virtual_input(port, producer, client_name=client, poll_interval=interval),
+        SenderProcess("connect", f"{client}:{port}") as sender,
+    ):
+        sender.start(MESSAGES)
+        send_times = sender.send_times()
+        record: list[tuple[bytes, float | None, float]] = mine.recv()
+    popper.join()
+    return _judge(mode, loaded, record, send_times)
+
+
+def _judge(
+    mode: str, loaded: bool, record: list[tuple[bytes, float | None, float]], sent: list[float]
+) -> InputRun:
+    numbers = [
+        data[1] * 128 + data[2] if len(data) == 3 and data[0] == 0xB0 else -1
+        for data, _, _ in record
+    ]
+    seen: set[int] = set()
+    latencies: list[float] = []
+    gap_errors: list[float] = []
+    bad = 0
+    previous = -1
+    previous_stamp = 0.0
+    for number, (_, stamp, popped) in zip(numbers, record, strict=True):
+        if not 0 <= number < MESSAGES or number in seen or number < previous:
+            bad += 1
+            continue
+        seen.add(number)
+        latencies.append(popped - sent[number])
+        if previous >= 0 and stamp is not None:
+            gap_errors.append(abs((stamp - previous_stamp) - (sent[number] - sent[previous])))
+        previous, previous_stamp = number, stamp if stamp is not None else 0.0
+    return InputRun(
+        mode=mode,
+        loaded=loaded,
+        arrived=len(record),
+        lost=MESSAGES - len(seen),
+        bad=bad,
+        latencies=latencies,
+        gap_errors=gap_errors,
+    )
+
+
+def measure_input_runs(runs: int = RUNS) -> list[InputRun]:
+    """*runs* runs per mode and load, interleaved (the machine's noise falls on all alike).
+
+    Needs a JACK server (``JACK_DEFAULT_SERVER``) and python-rtmidi.
+    """
+    results: list[InputRun] = []
+    for index in range(runs):
+        for loaded in (False, True):
+            for mode in ("callback", "polling"):
+                results.append(_one_run(mode, loaded, index))
+    return results
+
+
+def measure_idle_costs(seconds: float = 3.0) -> list[IdleCost]:
+    """The polling thread's own CPU time while no message comes, per poll interval."""
+    costs: list[IdleCost] = []
+    for interval in _INTERVALS:
+        producer, _consumer = shared_midi_buffer(16)
+        name = f"bench-idle-{multiprocessing.current_process().pid}"
+        with open_virtual_input(name, producer, client_name=name, poll_interval=interval):
+            (thread,) = [t for t in threading.enumerate() if t.name == "midibuffer-midi-input"]
+            assert thread.ident is not None
+            clock = time.pthread_getcpuclockid(thread.ident)
+            time.sleep(0.2)
+            cpu, wall = time.clock_gettime(clock), time.perf_counter()
+            time.sleep(seconds)
+            cpu = time.clock_gettime(clock) - cpu
+            wall = time.perf_counter() - wall
+        costs.append(IdleCost(interval, cpu / wall))
+    return costs
+
+
+def _p(values: list[float], percent: int) -> float:
+    if len(values) < 2:
+        return values[0] if values else float("nan")
+    return statistics.quantiles(values, n=100)[percent - 1]
+
+
+def format_input_report(runs: list[InputRun], costs: list[IdleCost]) -> str:
+    """The table of :func:`measure_input_runs` and :func:`measure_idle_costs`."""
+    lines = [
+        f"| receiver | mode | runs exact | lost | bad | latency p50 | p99 | max | "
+        f"stamp gap error p99 (period {JACK_PERIOD * 1e3:.2f} ms) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for loaded in (False, True):
+        for mode in ("callback", "polling"):
+            group = [run for run in runs if run.mode == mode and run.loaded == loaded]
+            if not group:
+                continue
+            latencies = [value for run in group for value in run.latencies]
+            gaps = [value for run in group for value in run.gap_errors]
+            lines.append(
+                f"| {'2 busy threads' if loaded else 'idle'} | {mode} "
+                f"| {sum(run.exact for run in group)}/{len(group)} "
+                f"| {sum(run.lost for run in group)} | {sum(run.bad for run in group)} "
+                f"| {statistics.median(latencies) * 1e3:.2f} ms | {_p(latencies, 99) * 1e3:.2f} ms "
+                f"| {max(latencies) * 1e3:.2f} ms | {_p(gaps, 99) * 1e3:.2f} ms |"
+            )
+    lines += [
+        "",
+        "| poll interval | idle polling thread's CPU time |",
+        "|---|---|",
+    ]
+    for cost in costs:
+        default = " (default)" if cost.interval == DEFAULT_POLL_INTERVAL else ""
+        lines.append(
+            f"| {cost.interval * 1e3:g} ms{default} | {cost.core_fraction * 100:.2f}% of a core |"
+        )
+    return "\n".join(lines)
