@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import itertools
 import os
 import pty
 import signal
@@ -285,3 +286,58 @@ def test_demo_in_an_audio_process_renders_the_same_piece(tmp_path: Path) -> None
     )
     assert "0 late events" in result.stdout and "to ap.wav" in result.stdout
     assert wav_peak(tmp_path / "ap.wav") > 0.05
+
+
+def jack_connections(port: str) -> list[str]:
+    """The ports connected to the first port whose name contains *port* (``jack_lsp -c``)."""
+    listing = subprocess.run(
+        ["jack_lsp", "-c"], capture_output=True, text=True, check=True, timeout=30
+    ).stdout.splitlines()
+    for index, line in enumerate(listing):
+        if port in line and not line.startswith(" "):
+            following = itertools.takewhile(
+                lambda entry: entry.startswith(" "), listing[index + 1 :]
+            )
+            return [entry.strip() for entry in following]
+    return []
+
+
+@pytest.mark.parametrize("placement", ["in-process", "audio-process"])
+def test_demo_plays_along_with_a_live_midi_input(
+    tmp_path: Path, jack_server: JackServer, placement: str
+) -> None:
+    """A sender process plays 20 notes into the demo's --midi-in; with --audio-process the
+    audio process opens that input itself. Every one is played."""
+    port = f"demo-keys-{placement}-{os.getpid()}"
+    notes = [[0x80 if n % 2 else 0x90, 60 + n // 2, 90] for n in range(20)]
+    extra = ["--audio-process"] if placement == "audio-process" else []
+    with SenderProcess("virtual", port) as sender:
+        demo = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "midibuffer",
+                "demo",
+                "--midi-in",
+                port,
+                "--duration",
+                "3",
+                "--output",
+                "live.wav",
+                "--quiet",
+                *extra,
+            ],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while not jack_connections(port):
+            assert demo.poll() is None, demo.communicate()
+            assert time.monotonic() < deadline, "the demo never connected to the sender"
+            time.sleep(0.05)
+        sender.send(notes)
+        out, err = demo.communicate(timeout=60)
+    assert demo.returncode == 0, err
+    assert ", 20 live;" in out, out

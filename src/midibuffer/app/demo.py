@@ -34,7 +34,7 @@ from midibuffer.adapters.scheduler import BlockEvents, BlockScheduler
 from midibuffer.buffer.ends import midi_buffer
 from midibuffer.buffer.shared import AnyConsumer, AnyProducer
 from midibuffer.data.message import MidiMessage
-from midibuffer.errors import AudioBackendUnavailable, MidiBufferError
+from midibuffer.errors import AudioBackendUnavailable
 from midibuffer.io.audio_process import AudioProcess
 from midibuffer.io.render import AudioBlock, AudioStats, RenderingOutput
 
@@ -258,13 +258,20 @@ async def _stop_on_ctrl_c(scope: anyio.CancelScope, interrupted: list[bool]) -> 
             return
 
 
+def _live_messages(output: _Output, live: BlockScheduler | None) -> int:
+    """How many live MIDI input messages were played."""
+    if isinstance(output, AudioProcess):
+        stats = output.midi_input_stats()
+        return 0 if stats is None else stats.sent
+    return 0 if live is None else live.stats().events
+
+
 def run_demo(options: DemoOptions) -> DemoSummary:
     """Play (or render) the demo; return what happened.
 
     Raises:
         AudioBackendUnavailable: numpy is missing (``pip install 'midibuffer[audio]'``).
         MidiBackendUnavailable, MidiPortNotFound: *midi_in* cannot be opened.
-        MidiBufferError: *midi_in* and *audio_process* together (not yet supported).
     """
     try:
         import numpy  # noqa: F401
@@ -272,8 +279,6 @@ def run_demo(options: DemoOptions) -> DemoSummary:
         raise AudioBackendUnavailable(
             "the demo's synthesizer needs numpy: pip install 'midibuffer[audio]'"
         ) from None
-    if options.audio_process and options.midi_in is not None:
-        raise MidiBufferError("--midi-in cannot be combined with --audio-process yet")
     live_input = live = None
     try:
         output: _Output
@@ -284,6 +289,7 @@ def run_demo(options: DemoOptions) -> DemoSummary:
                 device=options.device,
                 offline=options.output is not None,
                 wav=options.output or DEFAULT_WAV,
+                midi_input=options.midi_in,  # the audio process opens it itself
                 samplerate=options.samplerate,
                 blocksize=options.blocksize,
                 realtime=options.realtime,
@@ -341,7 +347,7 @@ def run_demo(options: DemoOptions) -> DemoSummary:
         messages=sender.sent,
         dropped=producer.stats().dropped,
         waits=sender.waits,
-        live_messages=live.stats().events if live is not None else 0,
+        live_messages=_live_messages(output, live),
         audio=output.stats(),  # after closing: every block that was rendered
         interrupted=bool(interrupted),
     )
