@@ -1,5 +1,5 @@
 """The documentation runs: every docstring example (doctest) and every Python
-block of README.md."""
+block of README.md and docs/guide.md."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ import pytest
 
 import midibuffer
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+GUIDE = ROOT / "docs" / "guide.md"
 MODULES = sorted(
     info.name for info in pkgutil.walk_packages(midibuffer.__path__, prefix="midibuffer.")
 )
@@ -46,7 +48,12 @@ def test_the_core_modules_have_examples() -> None:
 
 
 def readme_blocks() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    """The Python blocks of README.md and docs/guide.md (neither spawns processes)."""
+    return [
+        block
+        for document in (README, GUIDE)
+        for block in re.findall(r"```python\n(.*?)```", document.read_text(), re.S)
+    ]
 
 
 # Blocks of README.md that print but do not say what (keyed by their first
