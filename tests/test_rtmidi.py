@@ -791,6 +791,7 @@ def test_a_flood_into_a_slow_buffer_leaves_no_note_hanging(jack_server: JackServ
 
 def test_polling_drains_get_message_on_a_thread_of_its_own() -> None:
     midi_in = FakeMidiIn()
+    midi_in.set_callback(print)  # the user's own, from before: it would stop the queue
     producer, consumer = midi_buffer(8)
     midi_input = MidiInput(midi_in, producer, poll_interval=0.0005)
     assert midi_in.callback is None  # no Python on rtmidi's thread

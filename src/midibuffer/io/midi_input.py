@@ -120,7 +120,8 @@ class MidiInput:
 
     **Polling** (the default): a daemon thread, ``midibuffer-midi-input``,
     takes every message waiting in rtmidi's queue with ``get_message()``,
-    then sleeps *poll_interval* seconds. No Python code runs on the
+    then sleeps *poll_interval* seconds (a callback already set on
+    *midi_in* is cancelled: rtmidi queues nothing while one is set). No Python code runs on the
     backend's thread, so a busy process cannot make JACK's cycle wait for
     the GIL (which loses and garbles messages: ``docs/benchmarks.md``). The
     messages wait in rtmidi's queue meanwhile: its size is fixed when the
@@ -244,6 +245,7 @@ class MidiInput:
             midi_in.set_callback(self._callback)
             self._keepalive = _callback_record(midi_in, self._callback)
         else:
+            midi_in.cancel_callback()  # with a callback set, rtmidi queues nothing
             self._thread = threading.Thread(
                 target=self._poll, name="midibuffer-midi-input", daemon=True
             )
