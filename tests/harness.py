@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import bisect
 import math
+import os
 import re
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 from midibuffer import MidiBufferConsumer, MidiMessage
@@ -310,3 +312,25 @@ def unless_xruns_spoil_it(server: JackServer, run: Callable[[], T], ok: Callable
             return result
         print(f"\nattempt {attempt} spoiled by {xruns}: retrying")
     raise AssertionError("unreachable")
+
+
+def _descends_from_us(pid: int) -> bool:
+    """*pid* is this process, one of its descendants, or no longer exists."""
+    me = os.getpid()
+    while pid > 1:
+        if pid == me:
+            return True
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except (FileNotFoundError, ProcessLookupError):
+            return True  # gone: it may have been ours (a killed child)
+        pid = int(stat.rsplit(")", 1)[1].split()[1])  # the parent's pid
+    return False
+
+
+def own_segments() -> set[str]:
+    """The shared rings in /dev/shm made by this process, its descendants, or processes
+    that are gone; not those of another live process (say, a test run beside this one).
+    Their names are ``midibuffer-<creator pid>-<random>``."""
+    names = {name for name in os.listdir("/dev/shm") if name.startswith("midibuffer-")}
+    return {name for name in names if _descends_from_us(int(name.split("-")[1]))}

@@ -22,9 +22,10 @@ from midibuffer import MidiMessage
 from midibuffer.audio import AudioProcess, AudioProcessError
 from midibuffer.buffer import CORE
 from midibuffer.testing.jackd import JackServer
-from midibuffer.testing.midi_sender import SenderProcess
+from midibuffer.testing.midi_sender import SenderProcess, numbered
 
 import audio_process_children as children
+from harness import own_segments
 
 pytestmark = pytest.mark.skipif(CORE != "c", reason="the shared ring needs the C core")
 
@@ -35,12 +36,12 @@ MIDI_MESSAGES = 2_000
 
 @pytest.fixture(autouse=True)
 def no_segment_left() -> Iterator[None]:
-    before = set(os.listdir("/dev/shm"))
+    before = own_segments()
     yield
     gc.collect()
     deadline = time.monotonic() + 2
     while time.monotonic() < deadline:
-        left = {n for n in set(os.listdir("/dev/shm")) - before if n.startswith("midibuffer-")}
+        left = own_segments() - before
         if not left:
             break
         time.sleep(0.01)
@@ -224,8 +225,8 @@ def test_the_child_opens_the_midi_input_itself_and_merges_it_with_the_parent(
             thread.join()
     events = [line.split() for line in log.read_text().splitlines()]
     data = [bytes.fromhex(hexed) for _, hexed in events]
-    numbered = [message for message in data if message[0] == 0xB0]
-    assert numbered == [bytes(numbered(i)) for i in range(MIDI_MESSAGES)]
+    from_the_sender = [message for message in data if message[0] == 0xB0]
+    assert from_the_sender == [bytes(numbered(i)) for i in range(MIDI_MESSAGES)]
     assert data.count(bytes([0xF0, 0x7D, 0x01, 0xF7])) == 1  # the parent's, merged in
     positions = [int(position) for position, _ in events]
     assert positions == sorted(positions)

@@ -76,7 +76,7 @@ def test_rtmidi_to_a_sounddevice_callback_on_jack() -> None:
     recorder, send_times, stats = stream_into_audio_callback()
     numbers = [m.control * 128 + m.value for m in recorder.messages]
     assert numbers == list(range(MESSAGES))
-    assert stats == MidiInputStats(MESSAGES, MESSAGES, 0, 0, 0, None, 0, 0)
+    assert stats == MidiInputStats(MESSAGES, MESSAGES, 0, 0, 0, None, 0, 0, 0)
     assert all(0 <= offset < BLOCK for offset in recorder.offsets)
 
     to_callback = [p - send_times[n] for p, n in zip(recorder.popped_at, numbers, strict=True)]

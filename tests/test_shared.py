@@ -37,6 +37,7 @@ from midibuffer import (
 from midibuffer.buffer import CORE
 from midibuffer.scheduler import BlockScheduler
 
+from harness import own_segments
 from shared_children import (
     consume,
     consume_to_end,
@@ -49,12 +50,11 @@ from shared_children import (
 
 pytestmark = pytest.mark.skipif(CORE != "c", reason="the shared ring needs the C core")
 
-SHM = Path("/dev/shm")
 SPAWN = multiprocessing.get_context("spawn")
 
 
 def segments() -> set[str]:
-    return {name for name in os.listdir(SHM) if name.startswith("midibuffer-")}
+    return own_segments()
 
 
 @pytest.fixture(autouse=True)

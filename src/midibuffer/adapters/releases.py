@@ -15,6 +15,7 @@ from array import array
 
 from midibuffer.buffer.shared import AnyProducer
 from midibuffer.data.message import MidiMessage
+from midibuffer.errors import ClosedEndpointError
 
 __all__ = ["RELEASE_CONTROLS", "RELEASE_KEYS", "ReleaseKeeper", "release_key"]
 
@@ -66,14 +67,15 @@ class ReleaseKeeper:
 
     :meth:`send` returns ``SENT``, ``HELD`` or ``DROPPED``. While releases
     are held, every later message waits behind them: :meth:`send` first
-    tries :meth:`flush`, so the order of what reaches the buffer is the
-    order of :meth:`send` calls, minus what was dropped. The store is one
-    slot per :func:`release_key`, allocated here: a release whose key is
-    already held is counted against that slot (the same message is sent
-    again that many times), so the store can never overflow and no
-    release is ever dropped while the consumer is there. When the consumer
-    has closed, nothing can be sent: everything, held releases included,
-    is dropped.
+    tries :meth:`flush`, so nothing overtakes a held release. The store is
+    one slot per :func:`release_key`, allocated here, plus a FIFO ring of
+    the keys held: a release whose key is already held is counted against
+    that slot, and sent again as a copy of the first one (same bytes and
+    time) right after it. So held releases reach the buffer grouped by key,
+    in the order their keys were first held; the store can never overflow,
+    and no release is ever dropped while the consumer is there. When the
+    consumer has closed, nothing can be sent: everything, held releases
+    included, is dropped.
 
     The counters (:attr:`sent`, :attr:`held`, :attr:`dropped`,
     :attr:`pending`) are written by the sending thread only. A reader on
@@ -81,9 +83,8 @@ class ReleaseKeeper:
     never counts a message twice: a held release leaves ``pending`` before
     it is counted as sent or dropped.
 
-    Call :meth:`send` and :meth:`flush` from the producer's thread only.
-    They never block and raise only what ``try_send`` raises
-    (:class:`~midibuffer.ClosedEndpointError` once the producer is closed).
+    Call :meth:`send`, :meth:`flush` and :meth:`discard` from the producer's
+    thread only. They never block.
 
     >>> from midibuffer import midi_buffer
     >>> producer, consumer = midi_buffer(1)
@@ -130,7 +131,12 @@ class ReleaseKeeper:
         """Held releases not sent yet."""
 
     def send(self, message: MidiMessage) -> int:
-        """Send *message*, or keep it if it is a release, or drop it; say which."""
+        """Send *message*, or keep it if it is a release, or drop it; say which.
+
+        Raises:
+            ClosedEndpointError: the producer was closed (what was held is
+                dropped; *message* is not counted).
+        """
         if (self._kept == 0 or self.flush()) and self._producer.try_send(message):
             self.sent += 1
             return self.SENT
@@ -149,7 +155,17 @@ class ReleaseKeeper:
         return self.HELD
 
     def flush(self) -> bool:
-        """Send the held releases that fit; ``True`` when none is left."""
+        """Send the held releases that fit; ``True`` when none is left.
+
+        Never raises: if the producer was closed, what is held is dropped.
+        """
+        try:
+            return self._flush()
+        except ClosedEndpointError:
+            self.discard()
+            return True
+
+    def _flush(self) -> bool:
         producer = self._producer
         while self._kept:
             key = self._order[self._head]

@@ -236,7 +236,8 @@ def merge_events(first: BlockEvents, second: BlockEvents, into: BlockEvents) -> 
 
     Each source keeps its own order; at equal offsets *first*'s events go
     first. *into* must hold ``first.count + second.count`` events. Real-time
-    safe: no allocation (offsets are small ints). Any thread.
+    safe: it only moves references (index ints above 256 are the only
+    objects it may create, with ``max_events`` that large). Any thread.
 
     Raises:
         ValueError: *into* is too small.
@@ -251,15 +252,16 @@ def merge_events(first: BlockEvents, second: BlockEvents, into: BlockEvents) -> 
     total = first.count + second.count
     if total > len(into.messages):
         raise ValueError(f"into holds {len(into.messages)} events, {total} needed")
-    i = j = 0
+    i = j = index = 0
     messages, offsets = into.messages, into.offsets
-    for index in range(total):
+    while index < total:
         if j == second.count or (i < first.count and first.offsets[i] <= second.offsets[j]):
             messages[index], offsets[index] = first.messages[i], first.offsets[i]
             i += 1
         else:
             messages[index], offsets[index] = second.messages[j], second.offsets[j]
             j += 1
+        index += 1
     into.count = total
     into.frames = max(first.frames, second.frames)
     return into

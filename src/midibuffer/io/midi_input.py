@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
+from midibuffer.adapters.arrival_clock import ArrivalClock
 from midibuffer.adapters.releases import ReleaseKeeper
 from midibuffer.buffer.ends import claim_end, release_end
 from midibuffer.buffer.shared import AnyProducer, not_an_end
@@ -88,6 +89,9 @@ class MidiInputStats:
             the buffer full and were kept, to be sent before anything else
             as soon as there is room.
         pending: held releases not in the buffer yet.
+        backend_errors: exceptions rtmidi raised when asked for a message
+            (``get_message()``, polling only); no message is counted for
+            them. ``last_error`` shows the latest.
 
     The counters are written by the input thread only. Read from any other
     thread, each is exact, and ``received >= sent + dropped + invalid +
@@ -103,6 +107,7 @@ class MidiInputStats:
     last_error: str | None
     held: int
     pending: int
+    backend_errors: int
 
 
 class MidiInput:
@@ -112,10 +117,9 @@ class MidiInput:
     active_sensing=False, port_name=None, poll_interval=DEFAULT_POLL_INTERVAL)``
     sets rtmidi's filters on *midi_in*, whose port you open yourself (before
     or after; :func:`open_input` and :func:`open_virtual_input` do it all),
-    and starts receiving. SysEx, timing messages (MIDI clock, and on some
-    backends MTC quarter frames too: rtmidi filters both under "timing")
-    and active sensing pass only when the matching argument is ``True``:
-    rtmidi filters them by default because they can be plentiful.
+    and starts receiving. SysEx, timing messages (MIDI clock and MTC
+    quarter frames) and active sensing pass only when the matching
+    argument is ``True``: they can be plentiful.
     *port_name* is only shown by ``repr()``.
 
     **Polling** (the default): a daemon thread, ``midibuffer-midi-input``,
@@ -135,18 +139,23 @@ class MidiInput:
 
     **Timestamps.** rtmidi gives each message the time since the previous one,
     measured by the backend when the message arrived (JACK: once per
-    period). Their sum is the backend's clock. Each message Python sees
-    bounds the offset between that clock and :func:`time.perf_counter`
-    from above (the message arrived before Python saw it); the input keeps
-    the smallest bound seen and stamps ``time = backend time + offset``. So
-    a stamp is never later than the moment Python took the message, stamps
-    never go backwards, and the offset converges to the true one as soon as
-    one message is taken quickly after it arrived. The error of a stamp is
-    at most the quickest take seen so far (with polling, about one poll
-    interval at first, a few microseconds after a few messages), plus the
-    backend's own rounding (JACK: one period), plus the drift between the
-    two clocks since then (none between JACK and ``perf_counter`` on Linux:
-    both read ``CLOCK_MONOTONIC``).
+    period). Their sum is the backend's clock, which an
+    :class:`~midibuffer.adapters.arrival_clock.ArrivalClock` maps onto
+    :func:`time.perf_counter`: each message Python takes bounds the offset
+    between the clocks from above (it arrived before it was taken), and the
+    input keeps the smallest bound seen. So a stamp is never later than the
+    moment the input thread took the message, stamps never go backwards,
+    and they converge to the backend's arrival times within the first few
+    messages. The error of a stamp is at most the quickest take seen so far
+    (with polling, about one poll interval at first, microseconds after a
+    few messages), plus the backend's own rounding (JACK: one period), plus
+    the drift between the two clocks (none between JACK and
+    ``perf_counter`` on Linux: both read ``CLOCK_MONOTONIC``). If the
+    backend's clock loses time (rtmidi drops a message when its queue is
+    full, and its delta with it), the offset rises again after a second
+    of messages that all contradict it (``ArrivalClock.resyncs``). For
+    the same reason SysEx, clock and active sensing are filtered here, not
+    by rtmidi: a message rtmidi filters takes its delta time with it.
 
     **No hanging notes.** Messages go through a
     :class:`~midibuffer.adapters.releases.ReleaseKeeper`: when the buffer is
@@ -185,24 +194,29 @@ class MidiInput:
     __slots__ = (
         "__weakref__",
         "_api",
-        "_backend_time",
+        "_backend_errors",
         "_busy",
         "_callback",
+        "_clock",
+        "_close_lock",
         "_closed",
         "_closing",
+        "_done",
         "_errors",
+        "_filtered",
+        "_handover",
         "_invalid",
         "_keepalive",
         "_keeper",
         "_last_error",
         "_midi_in",
-        "_offset",
         "_owns_midi_in",
         "_poll_interval",
         "_port_name",
         "_producer",
         "_received",
         "_thread",
+        "_thread_done",
     )
 
     def __init__(
@@ -227,19 +241,29 @@ class MidiInput:
         self._received = 0
         self._invalid = 0
         self._errors = 0
+        self._backend_errors = 0
         self._last_error: str | None = None
         self._busy = False
-        self._backend_time = 0.0  # the sum of rtmidi's delta times
-        self._offset = math.inf  # the smallest (take time - backend time) seen
+        self._clock = ArrivalClock()
         self._keeper = ReleaseKeeper(producer)
-        # Written by close() only:
+        # rtmidi passes everything (a message it filtered would take its delta
+        # time with it, and the clock would lose that time); filtered here:
+        self._filtered = frozenset(
+            (*(() if sysex else (0xF0,)), *(() if clock else (0xF1, 0xF8)))
+            + (() if active_sensing else (0xFE,))
+        )
+        # The closing handshake (close() and the polling thread):
+        self._close_lock = threading.Lock()
+        self._done = threading.Event()
         self._closing = False
         self._closed = False
+        self._handover = False  # close() gave up waiting: the thread finishes up
+        self._thread_done = False
         self._callback: Callable[..., None] | None = None
         self._keepalive: tuple[Any, ...] | None = None
         self._thread: threading.Thread | None = None
         claim_end(producer, self)
-        midi_in.ignore_types(sysex=not sysex, timing=not clock, active_sense=not active_sensing)
+        midi_in.ignore_types(sysex=False, timing=False, active_sense=False)
         if self._poll_interval is None:
             self._callback = self._on_message  # one bound method, so it can be found again
             midi_in.set_callback(self._callback)
@@ -254,16 +278,22 @@ class MidiInput:
     # --- the input thread ------------------------------------------------------------------
 
     def _take(self, event: tuple[list[int], float], now: float) -> None:
-        """Stamp, validate and send one ``(bytes, delta)`` event taken at *now*. Raises."""
+        """Stamp, filter, validate and send one ``(bytes, delta)`` event taken at *now*.
+
+        Raises what sending raises, and :class:`TypeError` for an event that
+        is not a pair (both counted as errors by the caller).
+        """
+        pair = type(event) is tuple and len(event) == 2
+        data: Any
+        data, delta = event if pair else (None, 0.0)
+        stamp = self._clock.stamp(delta if type(delta) is float else 0.0, now)
+        if type(data) is list and data and data[0] in self._filtered:
+            return  # filtered, as rtmidi would have: not even counted
         self._received += 1
-        data, delta = event  # a malformed event is an error, not an invalid message
-        backend_time = self._backend_time + delta
-        self._backend_time = backend_time
-        offset = now - backend_time
-        if offset < self._offset:
-            self._offset = offset
+        if not pair:
+            raise TypeError(f"rtmidi gave {event!r}, not a (message, delta) pair")
         try:
-            message = MidiMessage(data, time=backend_time + self._offset)
+            message = MidiMessage(data, time=stamp)
         except (InvalidMidiMessage, TypeError) as error:
             self._last_error = f"{type(error).__name__}: {error}"
             self._invalid += 1
@@ -276,6 +306,19 @@ class MidiInput:
 
     def _poll(self) -> None:
         """The polling thread: drain rtmidi's queue, retry held releases, sleep."""
+        try:
+            self._poll_until_closing()
+        finally:
+            with self._close_lock:
+                self._thread_done = True
+                handover = self._handover
+            if handover:  # close() gave up waiting for us: finish its job
+                try:
+                    self._shut_down()
+                except BaseException as error:
+                    self._last_error = f"{type(error).__name__}: {error}"
+
+    def _poll_until_closing(self) -> None:
         get_message = self._midi_in.get_message
         keeper = self._keeper
         interval = self._poll_interval
@@ -283,13 +326,14 @@ class MidiInput:
         while not self._closing:
             try:
                 event = get_message()
-            except BaseException as error:  # rtmidi failed: count it, rest, go on
-                self._count_error(error)
+            except BaseException as error:  # rtmidi failed: note it, rest, go on
+                self._last_error = f"{type(error).__name__}: {error}"
+                self._backend_errors += 1
                 time.sleep(_ERROR_PAUSE)
                 continue
             if event is None:
                 if keeper.pending:
-                    self._guarded(keeper.flush)
+                    keeper.flush()  # never raises: a closed producer drops what is held
                 time.sleep(interval)
                 continue
             now = _perf_counter()
@@ -297,12 +341,6 @@ class MidiInput:
                 self._take(event, now)
             except BaseException as error:
                 self._count_error(error)
-
-    def _guarded(self, action: Callable[[], object]) -> None:
-        try:
-            action()
-        except BaseException as error:
-            self._count_error(error)
 
     def _on_message(self, event: tuple[list[int], float], _data: object = None) -> None:
         """rtmidi's callback (``poll_interval=None``). Runs on rtmidi's thread; never raises."""
@@ -347,6 +385,7 @@ class MidiInput:
             last_error=last_error,
             held=keeper.held,
             pending=pending,
+            backend_errors=self._backend_errors,
         )
 
     @property
@@ -384,20 +423,39 @@ class MidiInput:
         closed (and, with the callback, its callback removed; python-rtmidi
         closes a virtual port only when the ``MidiIn`` is deleted).
 
+        If the input thread does not come back within that second (another
+        thread holding the GIL in a long C call, say), ``close()`` returns
+        and leaves the rest to it: the thread finishes the closing itself on
+        its way out (:attr:`closed` turns ``True`` then). A second ``close()``
+        while the first runs waits for it, up to about two seconds.
+
         Raises whatever rtmidi raises while closing the port (nothing in
         practice); the producer is closed and the input marked closed even
         then.
         """
-        if self._closing:
+        with self._close_lock:
+            first = not self._closing
+            self._closing = True
+        if not first:
+            self._done.wait(2 * _CLOSE_WAIT)
             return
-        self._closing = True
-        midi_in = self._midi_in
-        try:
+        if self._thread is not None:
+            self._thread.join(_CLOSE_WAIT)
+            with self._close_lock:
+                if not self._thread_done:
+                    self._handover = True  # the thread will call _shut_down()
+                    return
+        else:
             deadline = time.monotonic() + _CLOSE_WAIT
-            if self._thread is not None:
-                self._thread.join(_CLOSE_WAIT)
             while self._busy and time.monotonic() < deadline:
                 time.sleep(0.000_2)
+        self._shut_down()
+
+    def _shut_down(self) -> None:
+        """Close the port (and the MidiIn if it is ours), send or drop what is held,
+        close the producer. Runs once, on the thread that closes."""
+        midi_in = self._midi_in
+        try:
             midi_in.close_port()  # also cancels a callback (python-rtmidi)
             if self._thread is None:
                 # A callback that rtmidi started just before may still be
@@ -408,17 +466,13 @@ class MidiInput:
                 self._midi_in = None
                 midi_in.delete()
         finally:
-            self._finish()
-
-    def _finish(self) -> None:
-        """Send what the keeper holds, count the rest as dropped, close the producer."""
-        keeper = self._keeper
-        if self._thread is None or not self._thread.is_alive():  # else it still owns them
-            self._guarded(keeper.flush)
-            keeper.discard()
-        self._producer.close()
-        release_end(self._producer, self)
-        self._closed = True
+            if not self._busy:  # else a stuck callback still owns the keeper
+                self._keeper.flush()
+                self._keeper.discard()
+            self._producer.close()
+            release_end(self._producer, self)
+            self._closed = True
+            self._done.set()
 
     def __enter__(self) -> MidiInput:
         return self
@@ -472,9 +526,10 @@ def open_input(
     the ones :func:`input_port_names` lists, in that order. *api* is an
     ``rtmidi.API_*`` constant, or ``None`` to let :func:`choose_api` pick
     one. *client_name* names this program's MIDI client (the JACK client
-    or ALSA client). *sysex*, *clock* and *active_sensing* are passed to
-    :class:`MidiInput`. Call from any thread; the returned input's callback
-    runs on rtmidi's thread and the input owns *producer*.
+    or ALSA client). *sysex*, *clock*, *active_sensing* and
+    *poll_interval* are passed to :class:`MidiInput`; rtmidi's queue holds
+    :data:`QUEUE_SIZE` messages. Call from any thread; the returned input
+    owns *producer*.
 
     Raises:
         MidiPortNotFound: no port matches; the message lists the available
