@@ -667,6 +667,10 @@ def test_arguments_are_checked() -> None:
         MidiInput(FakeMidiIn(), "producer")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="name must be a str"):
         open_input(3, producer)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="'sisex'"):
+        open_virtual_input("x", producer, sisex=True)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="'sisex'"):
+        MidiInput(FakeMidiIn(), producer, sisex=True)  # type: ignore[call-arg]
     with pytest.raises(TypeError, match="MidiBufferProducer"):
         open_virtual_input("x", object())  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="not bool"):

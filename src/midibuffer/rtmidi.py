@@ -32,6 +32,8 @@ from midibuffer.io.midi_backend import (
 from midibuffer.io.midi_input import (
     DEFAULT_POLL_INTERVAL,
     QUEUE_SIZE,
+    InputOptions,
+    InputSettings,
     MidiInput,
     MidiInputStats,
     open_input,
@@ -42,6 +44,8 @@ __all__ = [
     "ALSA_SEQUENCER",
     "DEFAULT_POLL_INTERVAL",
     "QUEUE_SIZE",
+    "InputOptions",
+    "InputSettings",
     "MidiBackendUnavailable",
     "MidiInput",
     "MidiInputStats",

@@ -26,7 +26,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, TypedDict
+
+from typing_extensions import Unpack
 
 from midibuffer.adapters.arrival_clock import ArrivalClock
 from midibuffer.adapters.releases import ReleaseKeeper
@@ -40,6 +42,8 @@ from midibuffer.io.midi_backend import api_name, current_api, new_midi_in
 __all__ = [
     "DEFAULT_POLL_INTERVAL",
     "QUEUE_SIZE",
+    "InputOptions",
+    "InputSettings",
     "MidiInput",
     "MidiInputStats",
     "open_input",
@@ -61,6 +65,59 @@ _CLOSE_GRACE = 0.005  # seconds close() lets callbacks already queued on the GIL
 _ERROR_PAUSE = 0.01  # seconds the polling thread rests after get_message() raised
 
 _perf_counter = time.perf_counter
+
+
+class InputOptions(TypedDict, total=False):
+    """The keyword arguments :class:`MidiInput`, :func:`open_input` and
+    :func:`open_virtual_input` share: the fields of :class:`InputSettings`."""
+
+    sysex: bool
+    clock: bool
+    active_sensing: bool
+    poll_interval: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class InputSettings:
+    """How a MIDI input receives, checked when it is made. Any thread.
+
+    Attributes:
+        sysex: let SysEx through.
+        clock: let timing messages through (MIDI clock and MTC quarter frames).
+        active_sensing: let active sensing through.
+        poll_interval: seconds between two looks at rtmidi's queue when it is
+            empty (finite, > 0), or ``None`` for rtmidi's callback.
+
+    Raises:
+        TypeError: *poll_interval* is not a number or ``None``, or an unknown
+            option was given.
+        ValueError: *poll_interval* is not finite and positive.
+
+    >>> InputSettings(poll_interval=0.002).filtered == frozenset({0xF0, 0xF1, 0xF8, 0xFE})
+    True
+    """
+
+    sysex: bool = False
+    clock: bool = False
+    active_sensing: bool = False
+    poll_interval: float | None = DEFAULT_POLL_INTERVAL
+
+    def __post_init__(self) -> None:
+        if self.poll_interval is not None:
+            seconds = checked_seconds("poll_interval", self.poll_interval, positive=True)
+            if math.isinf(seconds):
+                raise ValueError(
+                    "poll_interval must be finite (seconds), or None for rtmidi's callback"
+                )
+            object.__setattr__(self, "poll_interval", seconds)
+
+    @property
+    def filtered(self) -> frozenset[int]:
+        """The status bytes the input discards."""
+        return frozenset(
+            (*(() if self.sysex else (0xF0,)), *(() if self.clock else (0xF1, 0xF8)))
+            + (() if self.active_sensing else (0xFE,))
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,21 +170,23 @@ class MidiInputStats:
 class MidiInput:
     """An ``rtmidi.MidiIn`` feeding a :class:`~midibuffer.MidiBufferProducer`.
 
-    ``MidiInput(midi_in, producer, *, sysex=False, clock=False,
-    active_sensing=False, port_name=None, poll_interval=DEFAULT_POLL_INTERVAL)``
-    sets rtmidi's filters on *midi_in*, whose port you open yourself (before
-    or after; :func:`open_input` and :func:`open_virtual_input` do it all),
-    and starts receiving. SysEx, timing messages (MIDI clock and MTC
-    quarter frames) and active sensing pass only when the matching
-    argument is ``True``: they can be plentiful.
-    *port_name* is only shown by ``repr()``.
+    ``MidiInput(midi_in, producer, *, port_name=None, **options)`` takes
+    over *midi_in*, whose port you open yourself (before or after;
+    :func:`open_input` and :func:`open_virtual_input` do it all), and
+    starts receiving. The options are those of :class:`InputSettings`:
+    ``sysex=False``, ``clock=False``, ``active_sensing=False``,
+    ``poll_interval=DEFAULT_POLL_INTERVAL``. SysEx, timing messages (MIDI
+    clock and MTC quarter frames) and active sensing pass only when the
+    matching option is ``True``: they can be plentiful. *port_name* is only
+    shown by ``repr()``.
 
     **Polling** (the default): a daemon thread, ``midibuffer-midi-input``,
     takes every message waiting in rtmidi's queue with ``get_message()``,
     then sleeps *poll_interval* seconds (a callback already set on
-    *midi_in* is cancelled: rtmidi queues nothing while one is set). No Python code runs on the
-    backend's thread, so a busy process cannot make JACK's cycle wait for
-    the GIL (which loses and garbles messages: ``docs/benchmarks.md``). The
+    *midi_in* is cancelled: rtmidi queues nothing while one is set). No
+    Python code runs on the backend's thread, so a busy process cannot make
+    JACK's cycle wait for the GIL (which loses and garbles messages:
+    ``docs/benchmarks.md``). The
     messages wait in rtmidi's queue meanwhile: its size is fixed when the
     ``MidiIn`` is created (python-rtmidi's ``queue_size_limit``, 1024 by
     default, :data:`QUEUE_SIZE` for the inputs this module creates), and
@@ -224,14 +283,12 @@ class MidiInput:
         midi_in: Any,
         producer: AnyProducer,
         *,
-        sysex: bool = False,
-        clock: bool = False,
-        active_sensing: bool = False,
         port_name: str | None = None,
-        poll_interval: float | None = DEFAULT_POLL_INTERVAL,
+        **options: Unpack[InputOptions],
     ) -> None:
         _check_producer(producer)
-        self._poll_interval = _checked_poll_interval(poll_interval)
+        settings = InputSettings(**options)
+        self._poll_interval = settings.poll_interval
         self._midi_in: Any = midi_in
         self._producer = producer
         self._port_name = port_name
@@ -248,10 +305,7 @@ class MidiInput:
         self._keeper = ReleaseKeeper(producer)
         # rtmidi passes everything (a message it filtered would take its delta
         # time with it, and the clock would lose that time); filtered here:
-        self._filtered = frozenset(
-            (*(() if sysex else (0xF0,)), *(() if clock else (0xF1, 0xF8)))
-            + (() if active_sensing else (0xFE,))
-        )
+        self._filtered = settings.filtered
         # The closing handshake (close() and the polling thread):
         self._close_lock = threading.Lock()
         self._done = threading.Event()
@@ -497,15 +551,6 @@ class MidiInput:
         )
 
 
-def _checked_poll_interval(poll_interval: object) -> float | None:
-    if poll_interval is None:
-        return None
-    seconds = checked_seconds("poll_interval", poll_interval, positive=True)
-    if math.isinf(seconds):
-        raise ValueError("poll_interval must be finite (seconds), or None for rtmidi's callback")
-    return seconds
-
-
 # --- opening ports ---------------------------------------------------------------------------
 
 
@@ -515,10 +560,7 @@ def open_input(
     *,
     api: int | None = None,
     client_name: str = "midibuffer",
-    sysex: bool = False,
-    clock: bool = False,
-    active_sensing: bool = False,
-    poll_interval: float | None = DEFAULT_POLL_INTERVAL,
+    **options: Unpack[InputOptions],
 ) -> MidiInput:
     """Connect to the first MIDI input port whose name contains *name*; feed *producer*.
 
@@ -526,8 +568,9 @@ def open_input(
     the ones :func:`input_port_names` lists, in that order. *api* is an
     ``rtmidi.API_*`` constant, or ``None`` to let :func:`choose_api` pick
     one. *client_name* names this program's MIDI client (the JACK client
-    or ALSA client). *sysex*, *clock*, *active_sensing* and
-    *poll_interval* are passed to :class:`MidiInput`; rtmidi's queue holds
+    or ALSA client). *options* (``sysex``, ``clock``, ``active_sensing``,
+    ``poll_interval``: :class:`InputSettings`) are passed to
+    :class:`MidiInput`; rtmidi's queue holds
     :data:`QUEUE_SIZE` messages. Call from any thread; the returned input
     owns *producer*.
 
@@ -549,7 +592,7 @@ def open_input(
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, not {type(name).__name__}")
     _check_producer(producer)
-    _checked_poll_interval(poll_interval)
+    InputSettings(**options)  # bad options fail before anything is opened
     midi_in = new_midi_in(api, client_name, QUEUE_SIZE)
     try:
         ports: list[str] = midi_in.get_ports()
@@ -569,10 +612,7 @@ def open_input(
         producer,
         ports[index],
         lambda: midi_in.open_port(index, _INPUT_PORT_NAME),
-        sysex=sysex,
-        clock=clock,
-        active_sensing=active_sensing,
-        poll_interval=poll_interval,
+        **options,
     )
 
 
@@ -582,10 +622,7 @@ def open_virtual_input(
     *,
     api: int | None = None,
     client_name: str = "midibuffer",
-    sysex: bool = False,
-    clock: bool = False,
-    active_sensing: bool = False,
-    poll_interval: float | None = DEFAULT_POLL_INTERVAL,
+    **options: Unpack[InputOptions],
 ) -> MidiInput:
     """Create a virtual MIDI input port called *name* that other programs connect to.
 
@@ -610,17 +647,14 @@ def open_virtual_input(
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, not {type(name).__name__}")
     _check_producer(producer)
-    _checked_poll_interval(poll_interval)
+    InputSettings(**options)  # bad options fail before anything is opened
     midi_in = new_midi_in(api, client_name, QUEUE_SIZE)
     return _owned_input(
         midi_in,
         producer,
         name,
         lambda: midi_in.open_virtual_port(name),
-        sysex=sysex,
-        clock=clock,
-        active_sensing=active_sensing,
-        poll_interval=poll_interval,
+        **options,
     )
 
 
@@ -629,11 +663,7 @@ def _owned_input(
     producer: AnyProducer,
     port_name: str,
     open_port: Callable[[], object],
-    *,
-    sysex: bool,
-    clock: bool,
-    active_sensing: bool,
-    poll_interval: float | None,
+    **options: Unpack[InputOptions],
 ) -> MidiInput:
     """Open *midi_in*'s port with *open_port*, then attach it to a new input,
     which owns it and deletes it on close; on any failure, delete *midi_in*
@@ -643,11 +673,8 @@ def _owned_input(
         midi_input = MidiInput(
             midi_in,
             producer,
-            sysex=sysex,
-            clock=clock,
-            active_sensing=active_sensing,
             port_name=port_name,
-            poll_interval=poll_interval,
+            **options,
         )
     except BaseException:
         midi_in.delete()
