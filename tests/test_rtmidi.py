@@ -74,6 +74,7 @@ from midibuffer.errors import MidiBackendUnavailable, MidiPortNotFound  # noqa: 
 from midibuffer.rtmidi import (  # noqa: E402
     ALSA_SEQUENCER,
     DEFAULT_POLL_INTERVAL,
+    IDLE_AFTER,
     MidiInput,
     MidiInputStats,
     choose_api,
@@ -878,6 +879,50 @@ def test_poll_interval_is_checked(poll_interval: object, error: type[Exception])
     with pytest.raises(error, match="poll_interval"):
         open_virtual_input("x", producer, poll_interval=poll_interval)  # type: ignore[arg-type]
     assert producer.try_send(MidiMessage.note_on(0, 60))  # left untouched
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "text"),
+    [
+        ({"idle_poll_interval": "1"}, TypeError, "idle_poll_interval"),
+        ({"idle_poll_interval": 0}, ValueError, "idle_poll_interval"),
+        ({"idle_poll_interval": math.inf}, ValueError, "idle_poll_interval"),
+        ({"poll_interval": 0.01, "idle_poll_interval": 0.005}, ValueError, "not be shorter"),
+    ],
+)
+def test_idle_poll_interval_is_checked(
+    options: dict[str, object], error: type[Exception], text: str
+) -> None:
+    producer, _consumer = midi_buffer(4)
+    with pytest.raises(error, match=text):
+        MidiInput(FakeMidiIn(), producer, **options)  # type: ignore[arg-type]
+    assert producer.try_send(MidiMessage.note_on(0, 60))  # left untouched
+
+
+def test_a_silent_input_polls_less_often_until_the_next_message() -> None:
+    midi_in = FakeMidiIn()
+    calls = 0
+    plain_get_message = midi_in.get_message
+
+    def counting_get_message() -> Any:
+        nonlocal calls
+        calls += 1
+        return plain_get_message()
+
+    midi_in.get_message = counting_get_message  # type: ignore[method-assign]
+    producer, consumer = midi_buffer(4)
+    with MidiInput(midi_in, producer, poll_interval=0.001, idle_poll_interval=0.05):
+        time.sleep(IDLE_AFTER + 0.3)  # silent for longer than IDLE_AFTER
+        before = calls
+        time.sleep(1.0)
+        idle_calls = calls - before
+        midi_in.queue.append(([0x90, 60, 100], 0.0))
+        assert wait_until(lambda: consumer.try_pop() is not None, timeout=5)
+        before = calls
+        time.sleep(0.2)
+        busy_calls = calls - before
+    assert idle_calls <= 1.0 / 0.05 + 2  # at most one look every 50 ms
+    assert busy_calls > 1.0 / 0.05  # after a message: every millisecond again (not every 50)
 
 
 def test_a_full_buffer_holds_releases_and_sends_them_first() -> None:

@@ -30,7 +30,9 @@ from midibuffer.io.midi_backend import (
     output_port_names,
 )
 from midibuffer.io.midi_input import (
+    DEFAULT_IDLE_POLL_INTERVAL,
     DEFAULT_POLL_INTERVAL,
+    IDLE_AFTER,
     QUEUE_SIZE,
     InputOptions,
     InputSettings,
@@ -42,7 +44,9 @@ from midibuffer.io.midi_input import (
 
 __all__ = [
     "ALSA_SEQUENCER",
+    "DEFAULT_IDLE_POLL_INTERVAL",
     "DEFAULT_POLL_INTERVAL",
+    "IDLE_AFTER",
     "QUEUE_SIZE",
     "InputOptions",
     "InputSettings",

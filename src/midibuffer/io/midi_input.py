@@ -40,7 +40,9 @@ from midibuffer.errors import InvalidMidiMessage, MidiPortNotFound
 from midibuffer.io.midi_backend import api_name, current_api, new_midi_in
 
 __all__ = [
+    "DEFAULT_IDLE_POLL_INTERVAL",
     "DEFAULT_POLL_INTERVAL",
+    "IDLE_AFTER",
     "QUEUE_SIZE",
     "InputOptions",
     "InputSettings",
@@ -53,6 +55,14 @@ __all__ = [
 DEFAULT_POLL_INTERVAL = 0.001
 """Seconds between two looks at rtmidi's queue when it is empty (see
 ``docs/benchmarks.md``, "MIDI input": the idle cost and the latency it adds)."""
+
+DEFAULT_IDLE_POLL_INTERVAL = 0.01
+"""Seconds between polls once the input has been silent for :data:`IDLE_AFTER`
+(an idle input then costs well under 1% of a core: ``docs/benchmarks.md``)."""
+
+IDLE_AFTER = 1.0
+"""Seconds without a message after which the polling thread polls every
+``idle_poll_interval`` instead of every ``poll_interval``."""
 
 QUEUE_SIZE = 4096
 """rtmidi's queue size (messages) for the inputs :func:`open_input` and
@@ -75,6 +85,7 @@ class InputOptions(TypedDict, total=False):
     clock: bool
     active_sensing: bool
     poll_interval: float | None
+    idle_poll_interval: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,11 +98,17 @@ class InputSettings:
         active_sensing: let active sensing through.
         poll_interval: seconds between two looks at rtmidi's queue when it is
             empty (finite, > 0), or ``None`` for rtmidi's callback.
+        idle_poll_interval: seconds between two looks once no message came
+            for :data:`IDLE_AFTER` (1 s), until the next one (finite, at least
+            *poll_interval*), or ``None`` to poll every *poll_interval*
+            always. The first message after a silence waits up to this long
+            (its timestamp is unaffected).
 
     Raises:
-        TypeError: *poll_interval* is not a number or ``None``, or an unknown
+        TypeError: an interval is not a number or ``None``, or an unknown
             option was given.
-        ValueError: *poll_interval* is not finite and positive.
+        ValueError: an interval is not finite and positive, or
+            *idle_poll_interval* is shorter than *poll_interval*.
 
     >>> InputSettings(poll_interval=0.002).filtered == frozenset({0xF0, 0xF1, 0xF8, 0xFE})
     True
@@ -101,15 +118,22 @@ class InputSettings:
     clock: bool = False
     active_sensing: bool = False
     poll_interval: float | None = DEFAULT_POLL_INTERVAL
+    idle_poll_interval: float | None = DEFAULT_IDLE_POLL_INTERVAL
 
     def __post_init__(self) -> None:
-        if self.poll_interval is not None:
-            seconds = checked_seconds("poll_interval", self.poll_interval, positive=True)
-            if math.isinf(seconds):
-                raise ValueError(
-                    "poll_interval must be finite (seconds), or None for rtmidi's callback"
-                )
-            object.__setattr__(self, "poll_interval", seconds)
+        for name in ("poll_interval", "idle_poll_interval"):
+            value = getattr(self, name)
+            if value is not None:
+                seconds = checked_seconds(name, value, positive=True)
+                if math.isinf(seconds):
+                    raise ValueError(f"{name} must be finite (seconds), or None")
+                object.__setattr__(self, name, seconds)
+        fast, idle = self.poll_interval, self.idle_poll_interval
+        if fast is not None and idle is not None and idle < fast:
+            raise ValueError(
+                f"idle_poll_interval ({idle:g} s) must not be shorter than "
+                f"poll_interval ({fast:g} s)"
+            )
 
     @property
     def filtered(self) -> frozenset[int]:
@@ -175,15 +199,19 @@ class MidiInput:
     :func:`open_input` and :func:`open_virtual_input` do it all), and
     starts receiving. The options are those of :class:`InputSettings`:
     ``sysex=False``, ``clock=False``, ``active_sensing=False``,
-    ``poll_interval=DEFAULT_POLL_INTERVAL``. SysEx, timing messages (MIDI
+    ``poll_interval=DEFAULT_POLL_INTERVAL``,
+    ``idle_poll_interval=DEFAULT_IDLE_POLL_INTERVAL``. SysEx, timing messages (MIDI
     clock and MTC quarter frames) and active sensing pass only when the
     matching option is ``True``: they can be plentiful. *port_name* is only
     shown by ``repr()``.
 
     **Polling** (the default): a daemon thread, ``midibuffer-midi-input``,
     takes every message waiting in rtmidi's queue with ``get_message()``,
-    then sleeps *poll_interval* seconds (a callback already set on
-    *midi_in* is cancelled: rtmidi queues nothing while one is set). No
+    then sleeps *poll_interval* seconds; after :data:`IDLE_AFTER` (1 s)
+    without a message, *idle_poll_interval* seconds (default 10 ms) until
+    the next one, so the first message after a silence can wait that long
+    (its timestamp is unaffected). A callback already set on
+    *midi_in* is cancelled: rtmidi queues nothing while one is set. No
     Python code runs on the backend's thread, so a busy process cannot make
     JACK's cycle wait for the GIL (which loses and garbles messages:
     ``docs/benchmarks.md``). The
@@ -264,6 +292,7 @@ class MidiInput:
         "_errors",
         "_filtered",
         "_handover",
+        "_idle_poll_interval",
         "_invalid",
         "_keepalive",
         "_keeper",
@@ -289,6 +318,7 @@ class MidiInput:
         _check_producer(producer)
         settings = InputSettings(**options)
         self._poll_interval = settings.poll_interval
+        self._idle_poll_interval = settings.idle_poll_interval
         self._midi_in: Any = midi_in
         self._producer = producer
         self._port_name = port_name
@@ -377,6 +407,9 @@ class MidiInput:
         keeper = self._keeper
         interval = self._poll_interval
         assert interval is not None
+        idle_interval = interval if self._idle_poll_interval is None else self._idle_poll_interval
+        idle_after = max(1, round(IDLE_AFTER / interval))  # empty polls
+        empty = 0
         while not self._closing:
             try:
                 event = get_message()
@@ -388,8 +421,10 @@ class MidiInput:
             if event is None:
                 if keeper.pending:
                     keeper.flush()  # never raises: a closed producer drops what is held
-                time.sleep(interval)
+                empty += 1
+                time.sleep(interval if empty < idle_after else idle_interval)
                 continue
+            empty = 0
             now = _perf_counter()
             try:
                 self._take(event, now)

@@ -24,7 +24,11 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
 from midibuffer.buffer.shared import SharedMidiBufferConsumer, shared_midi_buffer
-from midibuffer.io.midi_input import DEFAULT_POLL_INTERVAL, open_virtual_input
+from midibuffer.io.midi_input import (
+    DEFAULT_IDLE_POLL_INTERVAL,
+    DEFAULT_POLL_INTERVAL,
+    open_virtual_input,
+)
 from midibuffer.testing.jackd import PERIOD_FRAMES, SAMPLE_RATE
 from midibuffer.testing.load import busy_threads
 from midibuffer.testing.midi_sender import SenderProcess
@@ -44,7 +48,7 @@ RUNS = 10
 JACK_PERIOD = PERIOD_FRAMES / SAMPLE_RATE
 _POP_EVERY = 0.000_1  # the consumer process's polling period
 _QUIET = 1.0  # seconds without a new message after which a run is over
-_INTERVALS = (0.000_5, 0.001, 0.002, 0.005)
+_INTERVALS = (0.000_5, 0.001, 0.002, 0.005, 0.01)
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,8 @@ class InputRun:
         mode: ``"callback"`` or ``"polling"``.
         loaded: two busy pure-Python threads ran in the receiving process.
         arrived: messages the consumer popped.
+        received: messages the input took from rtmidi (the rest were lost
+            by JACK before the input, when there is a difference).
         lost: numbers that never arrived.
         bad: arrivals that were copies, out of order or not one of ours
             (garbled).
@@ -64,6 +70,7 @@ class InputRun:
 
     mode: str
     loaded: bool
+    received: int
     arrived: int
     lost: int
     bad: int
@@ -114,18 +121,24 @@ def _one_run(mode: str, loaded: bool, index: int) -> InputRun:
     interval = None if mode == "callback" else DEFAULT_POLL_INTERVAL
     with (
         busy_threads(2 if loaded else 0),
-        open_virtual_input(port, producer, client_name=client, poll_interval=interval),
+        open_virtual_input(
+            port, producer, client_name=client, poll_interval=interval
+        ) as midi_input,
         SenderProcess("connect", f"{client}:{port}") as sender,
     ):
         sender.start(MESSAGES)
         send_times = sender.send_times()
         record: list[tuple[bytes, float | None, float]] = mine.recv()
     popper.join()
-    return _judge(mode, loaded, record, send_times)
+    return _judge(mode, loaded, midi_input.stats().received, record, send_times)
 
 
 def _judge(
-    mode: str, loaded: bool, record: list[tuple[bytes, float | None, float]], sent: list[float]
+    mode: str,
+    loaded: bool,
+    received: int,
+    record: list[tuple[bytes, float | None, float]],
+    sent: list[float],
 ) -> InputRun:
     numbers = [
         data[1] * 128 + data[2] if len(data) == 3 and data[0] == 0xB0 else -1
@@ -149,6 +162,7 @@ def _judge(
     return InputRun(
         mode=mode,
         loaded=loaded,
+        received=received,
         arrived=len(record),
         lost=MESSAGES - len(seen),
         bad=bad,
@@ -171,12 +185,15 @@ def measure_input_runs(runs: int = RUNS) -> list[InputRun]:
 
 
 def measure_idle_costs(seconds: float = 3.0) -> list[IdleCost]:
-    """The polling thread's own CPU time while no message comes, per poll interval."""
+    """The polling thread's own CPU time while no message comes, polling every
+    *interval* (``poll_interval`` and ``idle_poll_interval`` both), per interval."""
     costs: list[IdleCost] = []
     for interval in _INTERVALS:
         producer, _consumer = shared_midi_buffer(16)
         name = f"bench-idle-{multiprocessing.current_process().pid}"
-        with open_virtual_input(name, producer, client_name=name, poll_interval=interval):
+        with open_virtual_input(
+            name, producer, client_name=name, poll_interval=interval, idle_poll_interval=interval
+        ):
             (thread,) = [t for t in threading.enumerate() if t.name == "midibuffer-midi-input"]
             assert thread.ident is not None
             clock = time.pthread_getcpuclockid(thread.ident)
@@ -198,7 +215,8 @@ def _p(values: list[float], percent: int) -> float:
 def format_input_report(runs: list[InputRun], costs: list[IdleCost]) -> str:
     """The table of :func:`measure_input_runs` and :func:`measure_idle_costs`."""
     lines = [
-        f"| receiver | mode | runs exact | lost | bad | latency p50 | p99 | max | "
+        f"| receiver | mode | runs exact | lost (of them before the input) | bad "
+        "| latency p50 | p99 | max | "
         f"stamp gap error p99 (period {JACK_PERIOD * 1e3:.2f} ms) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -212,17 +230,25 @@ def format_input_report(runs: list[InputRun], costs: list[IdleCost]) -> str:
             lines.append(
                 f"| {'2 busy threads' if loaded else 'idle'} | {mode} "
                 f"| {sum(run.exact for run in group)}/{len(group)} "
-                f"| {sum(run.lost for run in group)} | {sum(run.bad for run in group)} "
+                f"| {sum(run.lost for run in group)} "
+                f"({sum(MESSAGES - run.received for run in group)}) "
+                f"| {sum(run.bad for run in group)} "
                 f"| {statistics.median(latencies) * 1e3:.2f} ms | {_p(latencies, 99) * 1e3:.2f} ms "
                 f"| {max(latencies) * 1e3:.2f} ms | {_p(gaps, 99) * 1e3:.2f} ms |"
             )
     lines += [
         "",
-        "| poll interval | idle polling thread's CPU time |",
+        "| interval (poll_interval = idle_poll_interval) | idle polling thread's CPU time |",
         "|---|---|",
     ]
     for cost in costs:
-        default = " (default)" if cost.interval == DEFAULT_POLL_INTERVAL else ""
+        default = (
+            " (default poll_interval)"
+            if cost.interval == DEFAULT_POLL_INTERVAL
+            else " (default idle_poll_interval)"
+            if cost.interval == DEFAULT_IDLE_POLL_INTERVAL
+            else ""
+        )
         lines.append(
             f"| {cost.interval * 1e3:g} ms{default} | {cost.core_fraction * 100:.2f}% of a core |"
         )
