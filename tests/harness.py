@@ -170,6 +170,12 @@ class Xruns:
         """How many periods these xruns may have disturbed, at most."""
         return sum(math.ceil(span / period - 1e-9) for span in self.spans(period))
 
+    def budget(self, send_times: Sequence[float]) -> int:
+        """The most messages, sent at *send_times*, that these xruns can disturb:
+        ``periods()`` times the most sent in any one period (a span of n periods
+        splits into n such windows). 0 without an xrun."""
+        return self.periods() * most_within(send_times, JACK_PERIOD)
+
     def __str__(self) -> str:
         names = {name: self.clients.count(name) for name in sorted(set(self.clients))}
         late = f"{sum(self.driver_late) * 1e3:.1f} ms" if self.driver_late else "0"
@@ -251,14 +257,11 @@ class Arrivals:
     ) -> Arrivals:
         """*numbers* arrived out of *expected* messages sent at *send_times*.
 
-        The budget is what the xruns can disturb: ``xruns.periods()`` periods,
-        times the most messages the sender sent in any one period (measured
-        from *send_times*; a span of n periods splits into n such windows).
+        The budget is what the xruns can disturb (``Xruns.budget``).
         """
         assert all(0 <= number < expected for number in numbers), numbers
         intact = len(in_order(numbers))
-        budget = xruns.periods() * most_within(send_times, JACK_PERIOD)
-        return cls(expected - intact, len(numbers) - intact, budget, xruns)
+        return cls(expected - intact, len(numbers) - intact, xruns.budget(send_times), xruns)
 
     def __str__(self) -> str:
         return f"lost {self.lost}, spurious {self.spurious}, budget {self.budget} for {self.xruns}"

@@ -4,10 +4,13 @@ A separate process sends numbered messages through rtmidi's JACK output; a
 ``MidiInput`` attached to a producer takes them from rtmidi's queue on its
 polling thread (the default), so no Python runs on JACK's thread; an
 ``AudioOutput`` pops them in its sounddevice callback on the same JACK
-server. Every message must arrive, intact and in order, in every run: no
-xrun excuses a loss here (with rtmidi's callback, an xrun of the receiving
-client garbles messages: ``test_rtmidi.py``). The latency from the send to
-the audio callback is recorded.
+server. No run is retried. Every message must arrive, intact and in order,
+unless jackd logged a late MIDI client during the run: JACK itself then
+drops that cycle's messages or garbles them on the way to the input (it
+does so between idle C-only clients too), and only as many as those xruns
+can disturb may be missing or garbled. The input passes on every message
+rtmidi gave it. The latency from the send to the audio
+callback is recorded.
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ from midibuffer import MidiMessage, midi_buffer
 from midibuffer.audio import AudioOutput
 from midibuffer.io.render import AudioBlock
 from midibuffer.scheduler import BlockEvents
+from midibuffer.testing.jackd import JackServer
 from midibuffer.testing.midi_sender import SenderProcess
 
-from harness import wait_for_arrivals
+from harness import Arrivals, midi_xruns, wait_for_arrivals, with_xruns
 
 rtmidi = pytest.importorskip("rtmidi", reason="python-rtmidi is not installed")
 
@@ -71,12 +75,15 @@ def stream_into_audio_callback() -> tuple[Recorder, list[float], MidiInputStats]
     return recorder, send_times, midi_input.stats()
 
 
-@pytest.mark.usefixtures("jack_server")
-def test_rtmidi_to_a_sounddevice_callback_on_jack() -> None:
-    recorder, send_times, stats = stream_into_audio_callback()
+def test_rtmidi_to_a_sounddevice_callback_on_jack(jack_server: JackServer) -> None:
+    (recorder, send_times, stats), xruns = with_xruns(jack_server, stream_into_audio_callback)
     numbers = [m.control * 128 + m.value for m in recorder.messages]
-    assert numbers == list(range(MESSAGES))
-    assert stats == MidiInputStats(MESSAGES, MESSAGES, 0, 0, 0, None, 0, 0, 0)
+    arrivals = Arrivals.judge(numbers, MESSAGES, send_times, midi_xruns(xruns))
+    if arrivals.xruns.count == 0:
+        assert numbers == list(range(MESSAGES))
+    assert arrivals.acceptable(), f"{len(numbers)} of {MESSAGES} arrived; {arrivals}"
+    arrived = len(numbers)
+    assert stats == MidiInputStats(arrived, arrived, 0, 0, 0, None, 0, 0, 0)
     assert all(0 <= offset < BLOCK for offset in recorder.offsets)
 
     to_callback = [p - send_times[n] for p, n in zip(recorder.popped_at, numbers, strict=True)]
@@ -84,7 +91,8 @@ def test_rtmidi_to_a_sounddevice_callback_on_jack() -> None:
     assert min(to_callback) > 0
     p99 = statistics.quantiles(to_callback, n=100)[98]
     print(
-        f"\nrtmidi -> audio callback on JACK, {len(numbers)} of {MESSAGES} messages: "
+        f"\nrtmidi -> audio callback on JACK, {len(numbers)} of {MESSAGES} messages "
+        f"({arrivals}): "
         f"send -> stamp p50 {statistics.median(stamped) * 1e3:.3f} ms; send -> audio "
         f"callback p50 {statistics.median(to_callback) * 1e3:.3f} ms, p99 {p99 * 1e3:.3f} ms, "
         f"max {max(to_callback) * 1e3:.3f} ms"

@@ -55,6 +55,7 @@ from harness import (
     JACK_PERIOD,
     Arrivals,
     PollingConsumer,
+    in_order,
     midi_xruns,
     unless_xruns_spoil_it,
     wait_for_arrivals,
@@ -714,48 +715,66 @@ def test_importing_it_without_python_rtmidi_says_how_to_install_it() -> None:
 # --- polling (the default): integrity, timestamps and releases under load -----------------------
 
 
-@pytest.mark.usefixtures("jack_server")
 def test_polling_takes_every_message_intact_while_two_threads_keep_the_gil_busy(
-    polling_consumer: type[PollingConsumer],
+    jack_server: JackServer, polling_consumer: type[PollingConsumer]
 ) -> None:
-    """No Python runs on JACK's thread, so a busy process loses and garbles nothing: every
-    message, in order, in every run, with no xrun excuse. The stamps come from rtmidi's
-    delta times: never before the send, never after the pop, never backwards, and their
-    gaps match the gaps between the sends within one JACK period (p99)."""
-    # Room for every message: the popping thread shares the busy GIL, and its delays
-    # must not turn into drops (the input's own integrity is what is tested here).
-    producer, consumer = midi_buffer(MESSAGES)
-    port = unique("midibuffer-test")
-    popper = polling_consumer(consumer).start()
-    with (
-        busy_threads(2),
-        SenderProcess("virtual", port) as sender,
-        open_input(port, producer, api=JACK) as midi_input,
-    ):
-        assert midi_input.poll_interval == DEFAULT_POLL_INTERVAL
-        sender.start(MESSAGES)
-        send_times = sender.send_times()
-        wait_for_arrivals(lambda: len(popper.received), MESSAGES)
-    popper.stop()
-    messages = popper.received
-    assert [number_of(message) for message in messages] == list(range(MESSAGES))
-    assert midi_input.stats() == MidiInputStats(MESSAGES, MESSAGES, 0, 0, 0, None, 0, 0, 0)
+    """No Python runs on JACK's thread, so a busy process loses and garbles nothing: the
+    input passes on every message rtmidi gave it, in order, and JACK gives it every message
+    unless jackd logged a late MIDI client (JACK itself then drops the late cycle's
+    messages: the closing note of issue 14 shows it with two idle C-only clients). No run is
+    retried. The stamps come from rtmidi's delta times: never before the send, never after
+    the pop, never backwards, and their gaps match the gaps between the sends within one
+    JACK period (p99)."""
+
+    def run() -> tuple[list[MidiMessage], list[float], list[float], MidiInputStats]:
+        # Room for every message: the popping thread shares the busy GIL, and its delays
+        # must not turn into drops (the input's own integrity is what is tested here).
+        producer, consumer = midi_buffer(MESSAGES)
+        port = unique("midibuffer-test")
+        popper = polling_consumer(consumer).start()
+        with (
+            busy_threads(2),
+            SenderProcess("virtual", port) as sender,
+            open_input(port, producer, api=JACK) as midi_input,
+        ):
+            assert midi_input.poll_interval == DEFAULT_POLL_INTERVAL
+            sender.start(MESSAGES)
+            send_times = sender.send_times()
+            wait_for_arrivals(lambda: len(popper.received), MESSAGES)
+        popper.stop()
+        return popper.received, popper.popped_at, send_times, midi_input.stats()
+
+    (messages, popped_at, send_times, stats), xruns = with_xruns(jack_server, run)
+    numbers = [number_of(message) for message in messages]
+    arrivals = Arrivals.judge(numbers, MESSAGES, send_times, midi_xruns(xruns))
+    print(f"\npolling, 2 busy threads: {len(numbers)} of {MESSAGES}, {arrivals}")
+    if arrivals.xruns.count == 0:
+        assert numbers == list(range(MESSAGES))
+    assert arrivals.acceptable(), f"{len(numbers)} of {MESSAGES} arrived; {arrivals}"
+    arrived = len(messages)
+    assert stats == MidiInputStats(arrived, arrived, 0, 0, 0, None, 0, 0, 0)
     stamps = [message.time for message in messages]
     assert all(isinstance(stamp, float) for stamp in stamps)
     times: list[float] = stamps  # type: ignore[assignment]
     assert all(earlier <= later for earlier, later in itertools.pairwise(times))
-    assert all(stamp >= sent for stamp, sent in zip(times, send_times, strict=True))
-    assert all(stamp <= popped for stamp, popped in zip(times, popper.popped_at, strict=True))
-    gap_errors = [
-        abs((times[i] - times[i - 1]) - (send_times[i] - send_times[i - 1]))
-        for i in range(1, MESSAGES)
+    assert all(stamp <= popped for stamp, popped in zip(times, popped_at, strict=True))
+    # Judged on the messages that arrived intact and in order (all of them without an xrun).
+    intact = in_order(numbers)
+    assert all(times[i] >= send_times[numbers[i]] for i in intact)
+    gap_errors = [  # between messages sent one after the other
+        abs((times[i] - times[j]) - (send_times[numbers[i]] - send_times[numbers[j]]))
+        for j, i in itertools.pairwise(intact)
+        if numbers[i] == numbers[j] + 1
     ]
-    p99 = statistics.quantiles(gap_errors, n=100)[98]
+    # p99 within one period: at most 1% of the gaps further off, plus the two gaps beside
+    # each message the xruns can have disturbed (none without an xrun).
+    off = sum(error > JACK_PERIOD for error in gap_errors)
     print(
-        f"\npolling, 2 busy threads: gap error p99 {p99 * 1e3:.3f} ms, max "
-        f"{max(gap_errors) * 1e3:.3f} ms (JACK period {JACK_PERIOD * 1e3:.3f} ms)"
+        f"gap error p99 {statistics.quantiles(gap_errors, n=100)[98] * 1e3:.3f} ms, max "
+        f"{max(gap_errors) * 1e3:.3f} ms; {off} of {len(gap_errors)} gaps off by more than "
+        f"the JACK period ({JACK_PERIOD * 1e3:.3f} ms)"
     )
-    assert p99 <= JACK_PERIOD
+    assert off <= len(gap_errors) // 100 + 2 * arrivals.budget
 
 
 NOTE_PAIRS = 5_000  # 10,000 messages
@@ -778,28 +797,40 @@ def test_a_flood_into_a_slow_buffer_leaves_no_note_hanging(jack_server: JackServ
                 consumed.append(message)
             time.sleep(pop_every)
 
-    thread = threading.Thread(target=slow_consumer)
-    thread.start()
-    try:
+    def run() -> list[float]:
         with (
             SenderProcess("virtual", port) as sender,
             open_input(port, producer, api=JACK) as midi_input,
         ):
             sender.start({"pairs": NOTE_PAIRS})
-            sender.send_times()
+            send_times = sender.send_times()
             wait_for_arrivals(lambda: midi_input.stats().received, 2 * NOTE_PAIRS)
             assert wait_until(lambda: midi_input.stats().pending == 0, timeout=60)
+        stats_after_close.append(midi_input.stats())
+        return send_times
+
+    stats_after_close: list[MidiInputStats] = []
+    thread = threading.Thread(target=slow_consumer)
+    thread.start()
+    try:
+        send_times, xruns = with_xruns(jack_server, run)
     finally:
         done.set()
         thread.join()
     consumed += drain(consumer)
-    stats = midi_input.stats()
-    # On a machine loaded far beyond its cores, JACK itself can lose a few messages
-    # between the two processes (rtmidi's output, when the sender's cycles come late):
-    # each may be a note-off, and only those may leave a note hanging.
+    (stats,) = stats_after_close
+    # JACK itself loses or garbles messages only in cycles jackd logged as late for a MIDI
+    # client (see the test above): exactly none without such an xrun, else within their
+    # budget. Each message lost or garbled on the way may be a note-off, and only those may
+    # leave a note hanging.
     lost_on_the_way = 2 * NOTE_PAIRS - stats.received
-    print(f"\nflood of {2 * NOTE_PAIRS}: {stats}; lost before the input: {lost_on_the_way}")
-    assert 0 <= lost_on_the_way <= NOTE_PAIRS // 1000, "JACK lost more than 0.1%"
+    xruns = midi_xruns(xruns)
+    budget = xruns.budget(send_times)
+    print(
+        f"\nflood of {2 * NOTE_PAIRS}: {stats}; lost before the input: {lost_on_the_way} "
+        f"(budget {budget} for {xruns})"
+    )
+    assert 0 <= lost_on_the_way <= budget, "JACK lost more than its xruns explain"
     assert stats.invalid == stats.errors == 0
     assert stats.held > 0 and stats.dropped > 0 and stats.pending == 0
     assert stats.sent == len(consumed)
@@ -813,8 +844,8 @@ def test_a_flood_into_a_slow_buffer_leaves_no_note_hanging(jack_server: JackServ
         else:
             sounding.discard(key)  # type: ignore[arg-type]
             offs += 1
-    assert offs >= NOTE_PAIRS - lost_on_the_way  # the input dropped no note-off
-    assert len(sounding) <= lost_on_the_way, f"{len(sounding)} notes left hanging"
+    assert offs >= NOTE_PAIRS - budget  # the input dropped no note-off
+    assert len(sounding) <= budget, f"{len(sounding)} notes left hanging"
 
 
 def test_polling_drains_get_message_on_a_thread_of_its_own() -> None:
