@@ -22,10 +22,10 @@ from midibuffer import MidiMessage
 from midibuffer.audio import AudioProcess, AudioProcessError
 from midibuffer.buffer import CORE
 from midibuffer.testing.jackd import JackServer
-from midibuffer.testing.midi_sender import SenderProcess, numbered
+from midibuffer.testing.midi_sender import SenderProcess
 
 import audio_process_children as children
-from harness import own_segments
+from harness import Arrivals, midi_xruns, own_segments, wait_for_arrivals, with_xruns
 
 pytestmark = pytest.mark.skipif(CORE != "c", reason="the shared ring needs the C core")
 
@@ -198,7 +198,9 @@ def test_the_child_opens_the_midi_input_itself_and_merges_it_with_the_parent(
 ) -> None:
     """A sender process connects to the audio process's own virtual MIDI input: every
     message reaches the render function, in order, each at an offset inside its block,
-    merged with what the parent sends; the parent's GIL is busy all along."""
+    merged with what the parent sends; the parent's GIL is busy all along. Judged like
+    the other long JACK runs (``harness.Arrivals``): exact unless jackd logged a late
+    MIDI client, and the input passes on every message rtmidi gave it."""
     log = tmp_path / "events.txt"
     name = f"audio-process-in-{os.getpid()}"
     stop = threading.Event()
@@ -211,27 +213,33 @@ def test_the_child_opens_the_midi_input_itself_and_merges_it_with_the_parent(
     ) as audio:
         for thread in threads:
             thread.start()
-        with SenderProcess("connect", name) as sender:
-            sender.start(MIDI_MESSAGES)
-            audio.producer.try_send(MidiMessage.sysex([0x7D, 1], time=time.perf_counter()))
-            sender.send_times()
-        deadline = time.monotonic() + 10
-        while (stats := audio.midi_input_stats()) is None or stats.sent < MIDI_MESSAGES:
-            assert time.monotonic() < deadline, stats
-            time.sleep(0.01)
+
+        def run() -> list[float]:
+            with SenderProcess("connect", name) as sender:
+                sender.start(MIDI_MESSAGES)
+                audio.producer.try_send(MidiMessage.sysex([0x7D, 1], time=time.perf_counter()))
+                send_times = sender.send_times()
+            wait_for_arrivals(lambda: getattr(audio.midi_input_stats(), "sent", 0), MIDI_MESSAGES)
+            return send_times
+
+        send_times, xruns = with_xruns(jack_server, run)
         time.sleep(0.2)  # the last block plays
         stop.set()
         for thread in threads:
             thread.join()
+        stats = audio.midi_input_stats()
     events = [line.split() for line in log.read_text().splitlines()]
     data = [bytes.fromhex(hexed) for _, hexed in events]
     from_the_sender = [message for message in data if message[0] == 0xB0]
-    assert from_the_sender == [bytes(numbered(i)) for i in range(MIDI_MESSAGES)]
+    numbers = [message[1] * 128 + message[2] for message in from_the_sender]
+    arrivals = Arrivals.judge(numbers, MIDI_MESSAGES, send_times, midi_xruns(xruns))
+    if arrivals.xruns.count == 0:
+        assert numbers == list(range(MIDI_MESSAGES))
+    assert arrivals.acceptable(), f"{len(numbers)} of {MIDI_MESSAGES} arrived; {arrivals}"
     assert data.count(bytes([0xF0, 0x7D, 0x01, 0xF7])) == 1  # the parent's, merged in
     positions = [int(position) for position, _ in events]
     assert positions == sorted(positions)
-    stats = audio.midi_input_stats()
-    assert stats is not None and (stats.received, stats.sent) == (MIDI_MESSAGES, MIDI_MESSAGES)
+    assert stats is not None and stats.received == stats.sent == len(numbers)
 
 
 def test_midi_input_arguments_are_checked() -> None:

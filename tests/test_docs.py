@@ -1,5 +1,5 @@
 """The documentation runs: every docstring example (doctest) and every Python
-block of README.md and docs/guide.md."""
+block of README.md, docs/guide.md and docs/async.md."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ import midibuffer
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 GUIDE = ROOT / "docs" / "guide.md"
+ASYNC = ROOT / "docs" / "async.md"
 MODULES = sorted(
     info.name for info in pkgutil.walk_packages(midibuffer.__path__, prefix="midibuffer.")
 )
@@ -48,10 +49,11 @@ def test_the_core_modules_have_examples() -> None:
 
 
 def readme_blocks() -> list[str]:
-    """The Python blocks of README.md and docs/guide.md (neither spawns processes)."""
+    """The Python blocks of README.md, docs/guide.md and docs/async.md (none spawns
+    processes)."""
     return [
         block
-        for document in (README, GUIDE)
+        for document in (README, GUIDE, ASYNC)
         for block in re.findall(r"```python\n(.*?)```", document.read_text(), re.S)
     ]
 

@@ -17,6 +17,7 @@ True
 <MidiMessage note_on channel=0 note=60 velocity=100>
 """
 
+from midibuffer.adapters.async_consumer import AsyncMidiConsumer, ReceiverStats
 from midibuffer.adapters.async_producer import AsyncMidiProducer
 from midibuffer.adapters.blocking_producer import BlockingMidiProducer
 from midibuffer.adapters.retry import SenderStats
@@ -48,6 +49,7 @@ __all__ = [
     "MAX_CAPACITY",
     "MAX_SYSEX_BYTES",
     "AbandonedError",
+    "AsyncMidiConsumer",
     "AsyncMidiProducer",
     "AudioBackendUnavailable",
     "AudioDeviceNotFound",
@@ -64,6 +66,7 @@ __all__ = [
     "MidiParser",
     "MidiPortNotFound",
     "ParserStats",
+    "ReceiverStats",
     "SenderStats",
     "SharedMidiBufferConsumer",
     "SharedMidiBufferProducer",

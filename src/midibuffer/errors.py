@@ -72,6 +72,7 @@ class EndpointInUseError(MidiBufferError):
     second :class:`~midibuffer.AsyncMidiProducer`,
     :class:`~midibuffer.BlockingMidiProducer` or
     :class:`~midibuffer.rtmidi.MidiInput` on one producer, or a second
+    :class:`~midibuffer.AsyncMidiConsumer` or
     :class:`~midibuffer.scheduler.BlockScheduler` (which every audio output
     makes) on one consumer. Closing the adapter, or dropping it, releases the
     end. The message names the adapter that holds it.

@@ -290,12 +290,16 @@ def checked_timeout(timeout: object) -> float | None:
     return None if timeout is None else checked_seconds("timeout", timeout)
 
 
-def timeout_error(timeout: float, waited: float) -> TimeoutError:
-    """The error a send raises when *timeout* ran out after *waited* seconds."""
-    return TimeoutError(
-        f"no room in the buffer: waited {waited:.3f} s (timeout={timeout:g} s); "
-        "the message was not sent"
-    )
+def timeout_error(
+    timeout: float,
+    waited: float,
+    *,
+    missing: str = "room in the buffer",
+    outcome: str = "the message was not sent",
+) -> TimeoutError:
+    """The error a send (or, with its own *missing* and *outcome*, a receive) raises
+    when *timeout* ran out after *waited* seconds."""
+    return TimeoutError(f"no {missing}: waited {waited:.3f} s (timeout={timeout:g} s); {outcome}")
 
 
 def require_messages(messages: list[MidiMessage]) -> None:

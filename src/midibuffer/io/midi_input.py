@@ -20,7 +20,6 @@ modules through ``midibuffer.rtmidi``.
 from __future__ import annotations
 
 import gc
-import math
 import threading
 import time
 from collections.abc import Callable
@@ -31,10 +30,10 @@ from typing import Any, TypedDict
 from typing_extensions import Unpack
 
 from midibuffer.adapters.arrival_clock import ArrivalClock
+from midibuffer.adapters.polling import IDLE_AFTER, PollPacer, checked_poll_intervals
 from midibuffer.adapters.releases import ReleaseKeeper
 from midibuffer.buffer.ends import claim_end, release_end
 from midibuffer.buffer.shared import AnyProducer, not_an_end
-from midibuffer.checks import checked_seconds
 from midibuffer.data.message import MidiMessage
 from midibuffer.errors import InvalidMidiMessage, MidiPortNotFound
 from midibuffer.io.midi_backend import api_name, current_api, new_midi_in
@@ -59,10 +58,6 @@ DEFAULT_POLL_INTERVAL = 0.001
 DEFAULT_IDLE_POLL_INTERVAL = 0.01
 """Seconds between polls once the input has been silent for :data:`IDLE_AFTER`
 (an idle input then costs well under 1% of a core: ``docs/benchmarks.md``)."""
-
-IDLE_AFTER = 1.0
-"""Seconds without a message after which the polling thread polls every
-``idle_poll_interval`` instead of every ``poll_interval``."""
 
 QUEUE_SIZE = 4096
 """rtmidi's queue size (messages) for the inputs :func:`open_input` and
@@ -121,19 +116,9 @@ class InputSettings:
     idle_poll_interval: float | None = DEFAULT_IDLE_POLL_INTERVAL
 
     def __post_init__(self) -> None:
-        for name in ("poll_interval", "idle_poll_interval"):
-            value = getattr(self, name)
-            if value is not None:
-                seconds = checked_seconds(name, value, positive=True)
-                if math.isinf(seconds):
-                    raise ValueError(f"{name} must be finite (seconds), or None")
-                object.__setattr__(self, name, seconds)
-        fast, idle = self.poll_interval, self.idle_poll_interval
-        if fast is not None and idle is not None and idle < fast:
-            raise ValueError(
-                f"idle_poll_interval ({idle:g} s) must not be shorter than "
-                f"poll_interval ({fast:g} s)"
-            )
+        fast, idle = checked_poll_intervals(self.poll_interval, self.idle_poll_interval)
+        object.__setattr__(self, "poll_interval", fast)
+        object.__setattr__(self, "idle_poll_interval", idle)
 
     @property
     def filtered(self) -> frozenset[int]:
@@ -405,11 +390,8 @@ class MidiInput:
     def _poll_until_closing(self) -> None:
         get_message = self._midi_in.get_message
         keeper = self._keeper
-        interval = self._poll_interval
-        assert interval is not None
-        idle_interval = interval if self._idle_poll_interval is None else self._idle_poll_interval
-        idle_after = max(1, round(IDLE_AFTER / interval))  # empty polls
-        empty = 0
+        assert self._poll_interval is not None
+        pacer = PollPacer(self._poll_interval, self._idle_poll_interval)
         while not self._closing:
             try:
                 event = get_message()
@@ -421,10 +403,9 @@ class MidiInput:
             if event is None:
                 if keeper.pending:
                     keeper.flush()  # never raises: a closed producer drops what is held
-                empty += 1
-                time.sleep(interval if empty < idle_after else idle_interval)
+                time.sleep(pacer.rest())
                 continue
-            empty = 0
+            pacer.found()
             now = _perf_counter()
             try:
                 self._take(event, now)

@@ -63,12 +63,20 @@ def run_input_suite(*, jack: bool, runs: int) -> str:
         try:
             results = input_cases.measure_input_runs(runs)
             costs = input_cases.measure_idle_costs()
+            stalls = input_cases.measure_jack_stalls(server.process.pid, runs) if server else []
         finally:
             if server is not None:
                 server.stop()
     except (MidiBackendUnavailable, ImportError) as error:
         raise SystemExit(f"MIDI input suite: {error}") from None
-    return header + input_cases.format_input_report(results, costs)
+    report = header + input_cases.format_input_report(results, costs)
+    if not stalls:
+        return report + "\n\n(JACK stalls: measured only with --jack, on a server of its own)"
+    return (
+        f"{report}\n\n# JACK itself, stalled: {runs} runs of {input_cases.MESSAGES} messages "
+        f"per row, {input_cases.WITNESSES} plain rtmidi clients taking the same port\n\n"
+        + input_cases.format_stall_report(stalls)
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--suite",
-        choices=("buffer", "async", "gil", "shared", "midi-input", "all"),
+        choices=("buffer", "async", "async-consumer", "gil", "shared", "midi-input", "all"),
         default="all",
         help="the buffer's ratio table, the async producer's table, the GIL scenario "
         "(needs an audio device or --jack), the shared ring across processes, MIDI input "
@@ -127,6 +135,14 @@ def main(argv: list[str] | None = None) -> int:
         async_targets = async_cases.check_async_targets(async_results)
         print(async_cases.format_async_report(async_results, async_targets))
         met = met and all(t.met for t in async_targets)
+    if args.suite in ("async-consumer", "all"):
+        from midibuffer.app.bench import receive_cases
+
+        print(("\n" if args.suite == "all" else "") + receive_cases.DESCRIPTION + "\n")
+        receive_results = receive_cases.measure_receive_cases()
+        receive_targets = receive_cases.check_receive_targets(receive_results)
+        print(receive_cases.format_receive_report(receive_results, receive_targets))
+        met = met and all(t.met for t in receive_targets)
     if args.suite in ("shared", "all") and CORE == "c":
         from midibuffer.app.bench import shared_cases
 

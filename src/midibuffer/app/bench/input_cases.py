@@ -10,13 +10,18 @@ latency is send -> available to a consumer that is never starved, and
 as in a real program that does work beside its MIDI input.
 
 Also measured: how far the stamps' gaps are from the sends' gaps (the
-backend's clock, see :class:`~midibuffer.rtmidi.MidiInput`), and what an
-idle polling thread costs for several poll intervals (its own CPU clock).
+backend's clock, see :class:`~midibuffer.rtmidi.MidiInput`), what an idle
+polling thread costs for several poll intervals (its own CPU clock), and
+what JACK itself does to messages between plain rtmidi clients (no
+midibuffer code) when its cycle stalls, as on a virtual machine whose host
+is busy: :func:`measure_jack_stalls`.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
 import statistics
 import threading
 import time
@@ -38,9 +43,12 @@ __all__ = [
     "RUNS",
     "IdleCost",
     "InputRun",
+    "StallRun",
     "format_input_report",
+    "format_stall_report",
     "measure_idle_costs",
     "measure_input_runs",
+    "measure_jack_stalls",
 ]
 
 MESSAGES = 2_000
@@ -49,6 +57,9 @@ JACK_PERIOD = PERIOD_FRAMES / SAMPLE_RATE
 _POP_EVERY = 0.000_1  # the consumer process's polling period
 _QUIET = 1.0  # seconds without a new message after which a run is over
 _INTERVALS = (0.000_5, 0.001, 0.002, 0.005, 0.01)
+STALL = 0.03  # seconds jackd is stopped (SIGSTOP) ...
+STALL_EVERY = 0.7  # ... this often, in the stalled runs
+WITNESSES = 2
 
 
 @dataclass(frozen=True)
@@ -76,6 +87,27 @@ class InputRun:
     bad: int
     latencies: list[float]
     gap_errors: list[float]
+
+    @property
+    def exact(self) -> bool:
+        return self.lost == self.bad == 0
+
+
+@dataclass(frozen=True)
+class StallRun:
+    """What one plain rtmidi input client got of one run of :data:`MESSAGES` messages.
+
+    Attributes:
+        stalled: jackd was stopped for :data:`STALL` every :data:`STALL_EVERY` seconds.
+        witness: which of the :data:`WITNESSES` clients (they share the run).
+        lost: numbers that never arrived intact.
+        bad: arrivals that were copies, out of order or garbled.
+    """
+
+    stalled: bool
+    witness: int
+    lost: int
+    bad: int
 
     @property
     def exact(self) -> bool:
@@ -140,21 +172,15 @@ def _judge(
     record: list[tuple[bytes, float | None, float]],
     sent: list[float],
 ) -> InputRun:
-    numbers = [
-        data[1] * 128 + data[2] if len(data) == 3 and data[0] == 0xB0 else -1
-        for data, _, _ in record
-    ]
-    seen: set[int] = set()
+    numbers = [_number(data) for data, _, _ in record]
+    intact = _intact(numbers)
     latencies: list[float] = []
     gap_errors: list[float] = []
-    bad = 0
     previous = -1
     previous_stamp = 0.0
-    for number, (_, stamp, popped) in zip(numbers, record, strict=True):
-        if not 0 <= number < MESSAGES or number in seen or number < previous:
-            bad += 1
+    for number, (_, stamp, popped), good in zip(numbers, record, intact, strict=True):
+        if not good:
             continue
-        seen.add(number)
         latencies.append(popped - sent[number])
         if previous >= 0 and stamp is not None:
             gap_errors.append(abs((stamp - previous_stamp) - (sent[number] - sent[previous])))
@@ -164,11 +190,30 @@ def _judge(
         loaded=loaded,
         received=received,
         arrived=len(record),
-        lost=MESSAGES - len(seen),
-        bad=bad,
+        lost=MESSAGES - sum(intact),
+        bad=len(record) - sum(intact),
         latencies=latencies,
         gap_errors=gap_errors,
     )
+
+
+def _number(data: bytes | list[int]) -> int:
+    """The number a sent message carries, or -1 for anything that is not one of ours."""
+    return data[1] * 128 + data[2] if len(data) == 3 and data[0] == 0xB0 else -1
+
+
+def _intact(numbers: list[int]) -> list[bool]:
+    """For each arrival: one of ours, not seen before and not out of order."""
+    seen: set[int] = set()
+    previous = -1
+    flags: list[bool] = []
+    for number in numbers:
+        good = 0 <= number < MESSAGES and number not in seen and number >= previous
+        if good:
+            seen.add(number)
+            previous = number
+        flags.append(good)
+    return flags
 
 
 def measure_input_runs(runs: int = RUNS) -> list[InputRun]:
@@ -204,6 +249,90 @@ def measure_idle_costs(seconds: float = 3.0) -> list[IdleCost]:
             wall = time.perf_counter() - wall
         costs.append(IdleCost(interval, cpu / wall))
     return costs
+
+
+def measure_jack_stalls(jackd_pid: int, runs: int = RUNS) -> list[StallRun]:
+    """*runs* runs, steady and stalled (interleaved), each received by :data:`WITNESSES`
+    plain rtmidi clients in this idle process, taking rtmidi's queue after the run: no
+    Python runs on JACK's thread and no midibuffer code touches the messages.
+
+    Stalling stops the JACK server *jackd_pid* (``SIGSTOP``) for :data:`STALL` every
+    :data:`STALL_EVERY` seconds, as a busy host stops a virtual machine. Needs
+    python-rtmidi and that server (``JACK_DEFAULT_SERVER``).
+    """
+    results: list[StallRun] = []
+    for index in range(runs):
+        for stalled in (False, True):
+            results += _stall_run(jackd_pid if stalled else None, index)
+    return results
+
+
+def _stall_run(jackd_pid: int | None, index: int) -> list[StallRun]:
+    import rtmidi
+
+    port = f"bench-stall-{index}-{jackd_pid is not None}"
+    client = f"midibuffer-bench-witness-{os.getpid()}"
+    witnesses = [
+        rtmidi.MidiIn(rtmidi.API_UNIX_JACK, f"{client}-{k}", queue_size_limit=4 * MESSAGES)
+        for k in range(WITNESSES)
+    ]
+    stop = threading.Event()
+
+    def stall() -> None:
+        assert jackd_pid is not None
+        while not stop.wait(STALL_EVERY):
+            os.kill(jackd_pid, signal.SIGSTOP)
+            try:
+                time.sleep(STALL)
+            finally:
+                os.kill(jackd_pid, signal.SIGCONT)
+
+    staller = threading.Thread(target=stall, daemon=True)
+    try:
+        with SenderProcess("virtual", port) as sender:
+            for witness in witnesses:
+                ports = witness.get_ports()
+                witness.open_port(next(i for i, name in enumerate(ports) if port in name))
+            if jackd_pid is not None:
+                staller.start()
+            sender.start(MESSAGES)
+            sender.send_times()
+            stop.set()
+            if jackd_pid is not None:
+                staller.join()
+            time.sleep(_QUIET)  # the last cycles
+        runs: list[StallRun] = []
+        for k, witness in enumerate(witnesses):
+            numbers: list[int] = []
+            while (message := witness.get_message()) is not None:
+                numbers.append(_number(message[0]))
+            intact = sum(_intact(numbers))
+            lost, bad = MESSAGES - intact, len(numbers) - intact
+            runs.append(StallRun(jackd_pid is not None, k, lost, bad))
+        return runs
+    finally:
+        stop.set()
+        for witness in witnesses:
+            witness.close_port()
+            witness.delete()
+
+
+def format_stall_report(runs: list[StallRun]) -> str:
+    """The table of :func:`measure_jack_stalls`."""
+    lines = [
+        "| jackd | client | runs exact | lost | bad (copies, reordered, garbled) |",
+        "|---|---|---|---|---|",
+    ]
+    for stalled in (False, True):
+        for witness in range(WITNESSES):
+            group = [run for run in runs if run.stalled == stalled and run.witness == witness]
+            jackd = f"stopped {STALL * 1e3:g} ms every {STALL_EVERY:g} s" if stalled else "steady"
+            lines.append(
+                f"| {jackd} | rtmidi client {witness + 1} "
+                f"| {sum(run.exact for run in group)}/{len(group)} "
+                f"| {sum(run.lost for run in group)} | {sum(run.bad for run in group)} |"
+            )
+    return "\n".join(lines)
 
 
 def _p(values: list[float], percent: int) -> float:
