@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 import wave
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from midibuffer import MidiMessage
 from midibuffer.audio import AudioProcess, AudioProcessError
 from midibuffer.buffer import CORE
 from midibuffer.testing.jackd import JackServer
+from midibuffer.testing.load import busy_threads
 from midibuffer.testing.midi_sender import SenderProcess
 
 import audio_process_children as children
@@ -157,27 +157,16 @@ def test_the_child_dies_with_its_parent(tmp_path: Path) -> None:
         time.sleep(0.01)
 
 
-def burn(stop: threading.Event) -> None:
-    while not stop.is_set():
-        sum(range(1000))  # pure Python: holds the GIL
-
-
 def test_on_jack_two_busy_parent_threads_cannot_starve_the_callback(
     jack_server: JackServer,
 ) -> None:
     seconds = 3.0
-    stop = threading.Event()
-    threads = [threading.Thread(target=burn, args=(stop,)) for _ in range(2)]
     with AudioProcess(children.silent, blocksize=BLOCK) as audio:
         assert audio.reason is None  # a device plays: JACK
         before = audio.stats()
-        for thread in threads:
-            thread.start()
-        time.sleep(seconds)
-        after = audio.stats()
-        stop.set()
-        for thread in threads:
-            thread.join()
+        with busy_threads(2):  # pure Python: they take turns with the GIL
+            time.sleep(seconds)
+            after = audio.stats()
     expected = seconds * RATE / BLOCK
     ran = after.callbacks - before.callbacks
     # In-process, two busy threads let about a quarter of the callbacks run
@@ -203,16 +192,15 @@ def test_the_child_opens_the_midi_input_itself_and_merges_it_with_the_parent(
     MIDI client, and the input passes on every message rtmidi gave it."""
     log = tmp_path / "events.txt"
     name = f"audio-process-in-{os.getpid()}"
-    stop = threading.Event()
-    threads = [threading.Thread(target=burn, args=(stop,)) for _ in range(2)]
-    with AudioProcess(
-        functools.partial(children.recording, str(log)),
-        blocksize=256,
-        offline=True,
-        virtual_midi_input=name,
-    ) as audio:
-        for thread in threads:
-            thread.start()
+    with (
+        AudioProcess(
+            functools.partial(children.recording, str(log)),
+            blocksize=256,
+            offline=True,
+            virtual_midi_input=name,
+        ) as audio,
+        busy_threads(2),
+    ):
 
         def run() -> list[float]:
             with SenderProcess("connect", name) as sender:
@@ -224,9 +212,6 @@ def test_the_child_opens_the_midi_input_itself_and_merges_it_with_the_parent(
 
         send_times, xruns = with_xruns(jack_server, run)
         time.sleep(0.2)  # the last block plays
-        stop.set()
-        for thread in threads:
-            thread.join()
         stats = audio.midi_input_stats()
     events = [line.split() for line in log.read_text().splitlines()]
     data = [bytes.fromhex(hexed) for _, hexed in events]

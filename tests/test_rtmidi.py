@@ -759,7 +759,7 @@ def test_polling_takes_every_message_intact_while_two_threads_keep_the_gil_busy(
     assert all(earlier <= later for earlier, later in itertools.pairwise(times))
     assert all(stamp <= popped for stamp, popped in zip(times, popped_at, strict=True))
     # Judged on the messages that arrived intact and in order (all of them without an xrun).
-    intact = in_order(numbers)
+    intact = in_order(numbers, MESSAGES)
     assert all(times[i] >= send_times[numbers[i]] for i in intact)
     gap_errors = [  # between messages sent one after the other
         abs((times[i] - times[j]) - (send_times[numbers[i]] - send_times[numbers[j]]))
@@ -838,14 +838,17 @@ def test_a_flood_into_a_slow_buffer_leaves_no_note_hanging(jack_server: JackServ
     sounding: set[tuple[int, int]] = set()
     offs = 0
     for message in consumed:
-        key = (message.channel, message.note)
+        key: tuple[int, int] = (message.channel, message.note)  # type: ignore[assignment]
         if message.kind == "note_on":
-            sounding.add(key)  # type: ignore[arg-type]
+            sounding.add(key)
         else:
-            sounding.discard(key)  # type: ignore[arg-type]
+            sounding.discard(key)
             offs += 1
-    assert offs >= NOTE_PAIRS - budget  # the input dropped no note-off
-    assert len(sounding) <= budget, f"{len(sounding)} notes left hanging"
+    # The input dropped no note-off: without an xrun every one arrived; with some, no more
+    # are missing than JACK lost or garbled (a held release's repeats go out as copies of
+    # the first, so which pair a note-off ended cannot be told apart here).
+    assert offs >= NOTE_PAIRS - budget, f"{NOTE_PAIRS - offs} note-offs missing"
+    assert len(sounding) <= budget, f"{len(sounding)} notes left hanging"  # 0 without xruns
 
 
 def test_polling_drains_get_message_on_a_thread_of_its_own() -> None:

@@ -11,7 +11,7 @@ import anyio
 import anyio.lowlevel
 
 from midibuffer.adapters.polling import PollPacer, checked_poll_intervals
-from midibuffer.adapters.retry import checked_timeout, timeout_error
+from midibuffer.adapters.retry import FAST_TURNS, checked_timeout, timeout_error
 from midibuffer.buffer.ends import claim_end, release_end
 from midibuffer.buffer.shared import AnyConsumer, not_an_end
 from midibuffer.data.message import MidiMessage
@@ -28,8 +28,8 @@ DEFAULT_RECEIVE_POLL_INTERVAL = 0.001
 have been coming (``docs/benchmarks.md``, "Async consumer")."""
 
 DEFAULT_RECEIVE_IDLE_POLL_INTERVAL = 0.02
-"""Seconds between two looks once no message came for
-:data:`~midibuffer.adapters.polling.IDLE_AFTER` (1 s): a waiting receiver then
+"""Seconds between two looks once a receive has waited
+:data:`~midibuffer.adapters.polling.IDLE_AFTER` (1 s) worth of looks: a waiting receiver then
 costs well under 1% of a core (an event loop's wake-up costs 40-100 µs)."""
 
 
@@ -41,8 +41,8 @@ class ReceiverStats:
         received: messages handed out by ``receive``, ``receive_nowait`` and
             the iteration.
         waits: receives that found the buffer empty and had to wait.
-        looks: looks at an empty buffer while waiting (each one an event-loop
-            wake-up).
+        looks: looks that found the buffer empty while a receive waited; each
+            is followed by a rest, and each rest by an event-loop wake-up.
     """
 
     received: int
@@ -58,10 +58,12 @@ class AsyncMidiConsumer:
     through this object. It works unchanged on asyncio and trio. The producer
     never wakes it (nothing on the producer's side gets slower, and no thread
     but the loop's touches the event loop): a waiting ``receive`` looks at the
-    buffer every *poll_interval*, and every *idle_poll_interval* once nothing
-    came for a second, until the next message. Use it from one event loop;
-    any number of its tasks may share it, served in the order they called
-    ``receive``. For MIDI monitors, network MIDI out, recording: anything
+    buffer every *poll_interval*, and every *idle_poll_interval* once it has
+    waited about a second (:data:`~midibuffer.adapters.polling.IDLE_AFTER`
+    worth of looks) without a message, until the next one. Use it from one
+    event loop; any number of its tasks may share it, served in the order
+    they called ``receive`` (``receive_nowait`` does not queue: it takes what
+    is there). For MIDI monitors, network MIDI out, recording: anything
     that reads a buffer from async code. An audio callback should pop the
     consumer itself.
 
@@ -70,8 +72,8 @@ class AsyncMidiConsumer:
             :class:`~midibuffer.EndpointInUseError`).
         poll_interval: seconds between two looks while messages come (finite,
             > 0).
-        idle_poll_interval: seconds between two looks after a second without
-            a message (finite, at least *poll_interval*), or ``None`` to look
+        idle_poll_interval: seconds between two looks after about a second of
+            waiting without a message (finite, at least *poll_interval*), or ``None`` to look
             every *poll_interval* always. The first message after a silence
             waits up to this long.
 
@@ -112,7 +114,7 @@ class AsyncMidiConsumer:
         self._consumer = consumer
         self._pacer = PollPacer(fast, idle)
         self._lock = anyio.Lock()
-        self._received = self._waits = self._looks = 0
+        self._received = self._waits = self._looks = self._fast_turns = 0
 
     @property
     def consumer(self) -> AnyConsumer:
@@ -121,6 +123,8 @@ class AsyncMidiConsumer:
 
     def receive_nowait(self) -> MidiMessage:
         """Return the next message if there is one, without waiting. The loop's thread.
+
+        It does not queue behind tasks waiting in ``receive``: it takes what is there.
 
         Raises:
             anyio.WouldBlock: the buffer is empty (the stream goes on).
@@ -155,20 +159,27 @@ class AsyncMidiConsumer:
                 waiting.
         """
         timeout = checked_timeout(timeout)
-        # Fast path, as in anyio's memory streams: when no task is waiting and
-        # a message is there, take it; a cancellation is taken before, never after.
-        await anyio.lowlevel.checkpoint_if_cancelled()
-        if not self._lock.locked():
+        # Fast path: nobody holds or awaits the lock, so no task called receive
+        # before this one and is still waiting: pop now, synchronously, and return
+        # without awaiting after the pop (a cancellation, anyio's or asyncio's own
+        # task.cancel(), can then never land after it). Every FAST_TURNS receives in
+        # a row, take a turn at the lock instead, which yields to the event loop.
+        if self._fast_turns < FAST_TURNS and not self._lock.locked():
+            await anyio.lowlevel.checkpoint_if_cancelled()  # raises; never yields otherwise
             message = self._consumer.try_pop()
             if message is not None:
                 self._pacer.found()
                 self._received += 1
-                await anyio.lowlevel.cancel_shielded_checkpoint()
+                self._fast_turns += 1
                 return message
+        self._fast_turns = 0
+        # The lock serves its callers in the order they called (it queues them
+        # before any of them yields). Its only yield, once acquired, comes before
+        # the first pop, and nothing awaits after a pop.
         started = anyio.current_time()
         try:
             with nullcontext() if timeout is None else anyio.fail_after(timeout):
-                async with self._lock:  # FIFO among this loop's tasks; a checkpoint
+                async with self._lock:
                     return await self._wait()
         except TimeoutError:
             if timeout is None:  # not ours
@@ -189,11 +200,10 @@ class AsyncMidiConsumer:
                 return message  # no checkpoint after the pop: a cancel cannot lose it
             if consumer.is_finished():
                 raise anyio.EndOfStream
-            if waited:
-                self._looks += 1
-            else:
+            if not waited:
                 self._waits += 1
                 waited = True
+            self._looks += 1
             await anyio.sleep(pacer.rest())
 
     def is_abandoned(self) -> bool:

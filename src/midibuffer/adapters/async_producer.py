@@ -12,6 +12,7 @@ import anyio.lowlevel
 from midibuffer.adapters.retry import (
     DEFAULT_MAX_INTERVAL,
     DEFAULT_MIN_INTERVAL,
+    FAST_TURNS,
     RetryingSender,
     checked_timeout,
     require_messages,
@@ -71,6 +72,7 @@ class AsyncMidiProducer(RetryingSender):
     ) -> None:
         super().__init__(producer, min_interval=min_interval, max_interval=max_interval)
         self._lock = anyio.Lock()
+        self._fast_turns = 0
 
     async def send(self, message: MidiMessage, *, timeout: float | None = None) -> None:
         """Put *message* in the buffer, waiting for room as long as needed.
@@ -97,13 +99,17 @@ class AsyncMidiProducer(RetryingSender):
         timeout = checked_timeout(timeout)
         if not isinstance(message, MidiMessage):
             raise not_a_message(message)
-        # Fast path, as in anyio's memory streams: when nobody is waiting
-        # and there is room, insert without queueing for the lock. A
-        # cancellation is taken before the insertion, never after it.
-        await anyio.lowlevel.checkpoint_if_cancelled()
-        if not self._lock.locked() and self._insert(message):
-            await anyio.lowlevel.cancel_shielded_checkpoint()
-            return
+        # Fast path: nobody holds or awaits the lock, so no task called send before
+        # this one and is still waiting: insert now, synchronously, and return
+        # without awaiting after the insertion (a cancellation, anyio's or
+        # asyncio's own task.cancel(), can then never land after it). Every
+        # FAST_TURNS sends in a row, take a turn at the lock instead, which yields.
+        if self._fast_turns < FAST_TURNS and not self._lock.locked():
+            await anyio.lowlevel.checkpoint_if_cancelled()  # raises; never yields otherwise
+            if self._insert(message):
+                self._fast_turns += 1
+                return
+        self._fast_turns = 0
         await self._send_all((message,), timeout)
 
     async def send_many(
@@ -130,6 +136,10 @@ class AsyncMidiProducer(RetryingSender):
         await self._send_all(batch, timeout)
 
     async def _send_all(self, messages: Iterable[MidiMessage], timeout: float | None) -> None:
+        # The lock serves its callers in the order they called (it queues them before
+        # any of them yields). Its only yield, once acquired, comes before the first
+        # insertion, and nothing awaits after an insertion but the next message's
+        # pauses: a cancellation can only land before a message is in.
         started = anyio.current_time()
         try:
             with nullcontext() if timeout is None else anyio.fail_after(timeout):

@@ -30,7 +30,7 @@ from midibuffer.checks import checked_seconds
 from midibuffer.data.message import MidiMessage
 from midibuffer.errors import AbandonedError, not_a_message
 
-__all__ = ["DEFAULT_MAX_INTERVAL", "DEFAULT_MIN_INTERVAL", "SenderStats"]
+__all__ = ["DEFAULT_MAX_INTERVAL", "DEFAULT_MIN_INTERVAL", "FAST_TURNS", "SenderStats"]
 
 DEFAULT_MIN_INTERVAL = 0.000_25
 """Shortest pause between two tries, in seconds (0.25 ms)."""
@@ -38,6 +38,11 @@ DEFAULT_MIN_INTERVAL = 0.000_25
 DEFAULT_MAX_INTERVAL = 0.05
 """Longest pause between two tries, in seconds (50 ms): the bound on how late a
 waiting sender notices room after a long stall, or notices the consumer is gone."""
+
+FAST_TURNS = 64
+"""How many sends (or receives) in a row an async adapter completes without yielding
+to the event loop, when nobody waits and the buffer is ready, before it takes a turn
+at its lock (which yields, before the insertion or the pop)."""
 
 _LOOKS_PER_PERIOD = 4  # tries per learned consumer period while the consumer drains
 _STALL_PERIODS = 2  # no drain for this many periods (or pauses) means stalled: back off

@@ -34,6 +34,7 @@ from midibuffer.io.midi_input import (
     DEFAULT_POLL_INTERVAL,
     open_virtual_input,
 )
+from midibuffer.testing.arrivals import in_order
 from midibuffer.testing.jackd import PERIOD_FRAMES, SAMPLE_RATE
 from midibuffer.testing.load import busy_threads
 from midibuffer.testing.midi_sender import SenderProcess
@@ -203,16 +204,12 @@ def _number(data: bytes | list[int]) -> int:
 
 
 def _intact(numbers: list[int]) -> list[bool]:
-    """For each arrival: one of ours, not seen before and not out of order."""
-    seen: set[int] = set()
-    previous = -1
-    flags: list[bool] = []
-    for number in numbers:
-        good = 0 <= number < MESSAGES and number not in seen and number >= previous
-        if good:
-            seen.add(number)
-            previous = number
-        flags.append(good)
+    """For each arrival: part of the longest run of our numbers that arrived in
+    order (:func:`~midibuffer.testing.arrivals.in_order`), so that one garbled
+    number does not condemn the messages after it."""
+    flags = [False] * len(numbers)
+    for index in in_order(numbers, MESSAGES):
+        flags[index] = True
     return flags
 
 
@@ -298,8 +295,6 @@ def _stall_run(jackd_pid: int | None, index: int) -> list[StallRun]:
             sender.start(MESSAGES)
             sender.send_times()
             stop.set()
-            if jackd_pid is not None:
-                staller.join()
             time.sleep(_QUIET)  # the last cycles
         runs: list[StallRun] = []
         for k, witness in enumerate(witnesses):
@@ -312,6 +307,10 @@ def _stall_run(jackd_pid: int | None, index: int) -> list[StallRun]:
         return runs
     finally:
         stop.set()
+        if jackd_pid is not None:
+            if staller.is_alive():
+                staller.join()
+            os.kill(jackd_pid, signal.SIGCONT)  # whatever happened, jackd runs on
         for witness in witnesses:
             witness.close_port()
             witness.delete()
