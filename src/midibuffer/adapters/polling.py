@@ -4,7 +4,7 @@ Whoever waits for a buffer without the other side's help (the MIDI input's
 thread, waiting for rtmidi's queue; :class:`~midibuffer.AsyncMidiConsumer`,
 waiting for a buffer) looks, and rests when there was nothing. Looking often
 keeps the latency low and costs a wake-up each time (20-40 µs of CPU for a
-thread on this kind of machine, 40-100 µs for an event loop:
+sleeping thread on this kind of machine, 270-380 µs for an event loop:
 ``docs/benchmarks.md``), so a silent source is looked at less often:
 every *poll_interval* while messages come, every *idle_poll_interval* once
 none came for :data:`IDLE_AFTER` seconds, until the next one.

@@ -59,7 +59,7 @@ _POP_EVERY = 0.000_1  # the consumer process's polling period
 _QUIET = 1.0  # seconds without a new message after which a run is over
 _INTERVALS = (0.000_5, 0.001, 0.002, 0.005, 0.01)
 STALL = 0.03  # seconds jackd is stopped (SIGSTOP) ...
-STALL_EVERY = 0.7  # ... this often, in the stalled runs
+STALL_EVERY = 0.2  # ... this often, in the stalled runs (a run sends for about 0.55 s)
 WITNESSES = 2
 
 
