@@ -1,49 +1,57 @@
-"""An OSC-like control bridge: text commands over UDP, validated, turned into MIDI.
+"""An OSC 1.0 bridge: OSC messages and bundles over UDP, validated, turned into MIDI.
 
-Controllers, phone apps and scripts often speak OSC rather than MIDI. This
-example takes a small text version of it, one command per line, for example::
+Controllers, phone apps (TouchOSC, Open Stage Control) and scripts speak OSC
+rather than MIDI. This bridge receives OSC 1.0 packets on a UDP socket
+(``anyio.create_udp_socket``, so it runs on asyncio and trio), parses them
+with python-osc (``pythonosc.osc_message``/``osc_bundle``) and turns each
+message into a :class:`midibuffer.MidiMessage`. The address space, every
+argument an OSC int32 (type tag ``i``)::
 
-    /note/on 0 60 100      channel note velocity
-    /note/off 0 60         channel note [velocity]
-    /cc 0 74 64            channel controller value
-    /pitch 0 -2000         channel pitch (-8192..8191, 0 is centre)
-    /program 0 5           channel program
+    /note/on  channel note velocity
+    /note/off channel note [velocity]
+    /cc       channel controller value
+    /pitch    channel pitch          (-8192..8191, 0 is centre)
+    /program  channel program
 
-A coroutine receives the datagrams (``anyio.create_udp_socket``), checks every
-line and builds a :class:`midibuffer.MidiMessage` with its named constructors,
-whose validation names the argument that is out of range. Valid messages go
-into a ``midi_buffer`` through :class:`midibuffer.AsyncMidiProducer`; each
-line gets a reply to its sender, ``ok: <message>`` or ``error: <why>``, and
-rejections are counted. A datagram may hold several lines; the replies then
-come back together, one line each, in one datagram.
+A bundle schedules its messages at its time tag: each gets the time tag as
+its ``time`` (mapped from the wall clock onto ``time.perf_counter()``), so an
+audio output in ``timed`` mode plays it on that sample; "immediately" and
+past time tags mean on arrival. Nested bundles keep their own time tags.
 
-Run it (the core only: ``pip install -e .``)::
+Each message gets a reply to its sender, an OSC message ``/ok`` with the MIDI
+message as a string, or ``/error`` with the reason; a packet's replies go
+back together in one datagram (a bundle when there are several). A packet
+that is not OSC is answered with one ``/error`` too. Nothing invalid ever
+reaches the buffer, nothing crashes the bridge, and rejections are counted.
+
+Run it (``pip install -e '.[osc]'``)::
 
     python examples/osc_bridge.py                 # --demo: a client on loopback
     python examples/osc_bridge.py --listen 127.0.0.1:9000 --seconds 60
-    echo '/note/on 0 60 100' | nc -u -w1 127.0.0.1 9000    # from another terminal
 
 ``--demo`` (the default) runs the bridge on 127.0.0.1 with an ephemeral port and
-a client task that sends valid and invalid commands, prints each reply, and
-finally the messages the consumer popped from the buffer. The consumer is a
-plain thread here, to keep the example small; in a real program it is the
-audio callback (see ``examples/synth.py``).
+a client task that sends valid and invalid packets built with python-osc,
+prints each reply, and finally the messages the consumer popped from the
+buffer. The consumer is a plain thread here, to keep the example small; in
+a real program it is the audio callback (see ``examples/synth.py``).
 """
 
 from __future__ import annotations
 
 import argparse
-import re
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 
 import anyio
 from anyio.abc import SocketAttribute, UDPSocket
+from pythonosc import osc_bundle, osc_message
+from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
+from pythonosc.osc_message_builder import OscMessageBuilder
 
 from midibuffer import (
     AsyncMidiProducer,
@@ -52,9 +60,6 @@ from midibuffer import (
     MidiMessage,
     midi_buffer,
 )
-
-MAX_LINE = 200  # characters: a longer line is refused without being parsed
-_INTEGER = re.compile(r"[+-]?[0-9]+")  # int() would also take "1_000" and " 7 "
 
 
 @dataclass(frozen=True)
@@ -74,57 +79,151 @@ COMMANDS = {
     "/program": Command(("channel", "program"), MidiMessage.program_change),
 }
 
-# The demo client's datagrams: valid commands, invalid ones, two lines in one.
-DEMO_DATAGRAMS: tuple[bytes, ...] = (
-    b"/program 0 5",
-    b"/note/on 0 60 100",
-    b"/cc 0 74 64",
-    b"/pitch 0 -2000",
-    b"/note/off 0 60",
-    b"/note/on 0 60",  # wrong number of arguments
-    b"/note/on 0 200 100",  # note out of range
-    b"/note/on 16 60 100",  # channel out of range
-    b"/cc 0 74 loud",  # not an integer
-    b"/pitch 0 9000",  # pitch out of range
-    b"/note/of 0 60",  # unknown address
-    b"hello",  # not a command at all
-    b"\xff\xfe/cc",  # not UTF-8
-    b"/note/on 1 48 90\n/note/off 1 48",  # two commands in one datagram
-)
+
+def osc(address: str, *arguments: object) -> bytes:
+    """An OSC message's datagram, built with python-osc (types from the values)."""
+    builder = OscMessageBuilder(address=address)
+    for argument in arguments:
+        builder.add_arg(argument)
+    return builder.build().dgram
+
+
+def bundle(time_tag: float, *contents: bytes) -> bytes:
+    """An OSC bundle's datagram: *contents* (messages or bundles) at *time_tag*
+    (wall-clock seconds, or ``IMMEDIATELY``)."""
+    builder = OscBundleBuilder(time_tag)  # type: ignore[arg-type]  # python-osc says int
+    for content in contents:
+        if osc_bundle.OscBundle.dgram_is_bundle(content):
+            builder.add_content(osc_bundle.OscBundle(content))
+        else:
+            builder.add_content(osc_message.OscMessage(content))
+    return builder.build().dgram
 
 
 class CommandError(ValueError):
-    """A command line that cannot become a MIDI message; the text says why."""
+    """An OSC message (or packet) that cannot become a MIDI message; the text says why."""
 
 
-def parse_command(line: str, *, time: float | None = None) -> MidiMessage:
-    """Turn one command line into a MidiMessage stamped with *time*, or raise CommandError."""
-    if len(line) > MAX_LINE:
-        raise CommandError(f"line longer than {MAX_LINE} characters")
-    if not line.split():
-        raise CommandError("empty command")
-    address, *words = line.split()
-    if not address.startswith("/"):
-        raise CommandError(f"not a command (an address starts with '/'): {_quote(address)}")
+def parse_message(message: osc_message.OscMessage, *, time: float) -> MidiMessage:
+    """Turn one OSC message into a MidiMessage stamped with *time*, or raise CommandError."""
+    address, values = message.address, list(message.params)
     command = COMMANDS.get(address)
     if command is None:
         raise CommandError(f"unknown address {_quote(address)}; known: {', '.join(COMMANDS)}")
     most = len(command.arguments)
     least = most - command.optional
-    if not least <= len(words) <= most:
+    if not least <= len(values) <= most:
         names = " ".join(command.arguments)
         count = str(most) if least == most else f"{least} or {most}"
-        raise CommandError(f"{address} takes {count} arguments ({names}), got {len(words)}")
-    values = []
-    for name, word in zip(command.arguments, words, strict=False):  # optional ones may be missing
-        if not _INTEGER.fullmatch(word):
-            raise CommandError(f"{address}: {name} {_quote(word)} is not an integer")
-        values.append(int(word))
+        raise CommandError(f"{address} takes {count} arguments ({names}), got {len(values)}")
+    for name, value in zip(command.arguments, values, strict=False):  # optional ones missing
+        if type(value) is not int:  # bool is an int subclass: OSC T/F is not a number here
+            raise CommandError(f"{address}: {name} {value!r} is not an integer (OSC type i)")
     try:
         # The named constructors check every range and name the argument.
         return command.build(*values, time=time)
     except InvalidMidiMessage as error:  # e.g. "note must be in 0..127, got 200"
         raise CommandError(f"{address}: {error}") from None
+
+
+def timed_messages(data: bytes) -> Iterator[tuple[float | None, osc_message.OscMessage]]:
+    """The messages of an OSC packet, each with its bundle's time tag (wall-clock
+    seconds; ``None``: immediately, or not in a bundle).
+
+    Raises:
+        CommandError: *data* is not an OSC 1.0 packet.
+    """
+    try:
+        if osc_bundle.OscBundle.dgram_is_bundle(data):
+            contents = list(_walk(osc_bundle.OscBundle(data)))
+        elif osc_message.OscMessage.dgram_is_message(data):
+            contents = [(None, osc_message.OscMessage(data))]
+        else:
+            raise CommandError("not an OSC packet (neither a message nor a bundle)")
+    except (osc_bundle.ParseError, osc_message.ParseError) as error:
+        raise CommandError(f"not an OSC packet: {error}") from None
+    yield from contents
+
+
+def _walk(
+    packet: osc_bundle.OscBundle,
+) -> Iterator[tuple[float | None, osc_message.OscMessage]]:
+    tag = None if packet.timestamp == IMMEDIATELY else packet.timestamp
+    for content in packet:
+        if isinstance(content, osc_bundle.OscBundle):
+            yield from _walk(content)
+        else:
+            yield tag, content
+
+
+def parse_packet(data: bytes, *, arrival: float, wall: float) -> list[MidiMessage | CommandError]:
+    """Each message of an OSC packet as a MidiMessage, or the CommandError that
+    refused it. A message is stamped at its bundle's time tag, mapped onto the
+    ``perf_counter`` clock by *arrival* (``perf_counter()``) and *wall*
+    (``time.time()``, read together), or at *arrival* if that is not later."""
+    try:
+        timed = list(timed_messages(data))
+    except CommandError as error:
+        return [error]
+    results: list[MidiMessage | CommandError] = []
+    for tag, message in timed:
+        when = arrival if tag is None else arrival + max(tag - wall, 0.0)
+        try:
+            results.append(parse_message(message, time=when))
+        except CommandError as error:
+            results.append(error)
+    return results
+
+
+def reply(results: list[MidiMessage | CommandError]) -> bytes:
+    """The answer to one packet: ``/ok`` or ``/error`` per message, several in a bundle."""
+    answers = [
+        osc("/error", str(result))
+        if isinstance(result, CommandError)
+        else osc("/ok", describe(result))
+        for result in results
+    ]
+    return answers[0] if len(answers) == 1 else bundle(IMMEDIATELY, *answers)
+
+
+def show(packet: bytes, *, wall: float) -> str:
+    """A packet as the demo prints it: ``/note/on 0 60 100``, ``bundle +0.200 s: ...``."""
+    try:
+        timed = list(timed_messages(packet))
+    except CommandError:
+        return repr(packet)
+    text = "; ".join(
+        " ".join([message.address, *(repr(value) for value in message.params)])
+        for _, message in timed
+    )
+    if not osc_bundle.OscBundle.dgram_is_bundle(packet):
+        return text
+    tag = timed[0][0] if timed else None
+    return f"bundle {'immediately' if tag is None else f'{tag - wall:+.3f} s'}: {text}"
+
+
+def read_reply(data: bytes) -> list[str]:
+    """A reply's lines, ``ok: ...`` or ``error: ...`` (for the demo client and tests)."""
+    return [f"{message.address[1:]}: {message.params[0]}" for _, message in timed_messages(data)]
+
+
+# The demo client's packets: valid messages, invalid ones, and bundles.
+DEMO_PACKETS: tuple[bytes, ...] = (
+    osc("/program", 0, 5),
+    osc("/note/on", 0, 60, 100),
+    osc("/cc", 0, 74, 64),
+    osc("/pitch", 0, -2000),
+    osc("/note/off", 0, 60),
+    osc("/note/on", 0, 60),  # wrong number of arguments
+    osc("/note/on", 0, 200, 100),  # note out of range
+    osc("/note/on", 16, 60, 100),  # channel out of range
+    osc("/cc", 0, 74, 0.5),  # a float, not an int32
+    osc("/pitch", 0, 9000),  # pitch out of range
+    osc("/note/of", 0, 60),  # unknown address
+    b"hello",  # not OSC at all
+    b"#bundle\x00\x00\x00",  # a truncated bundle
+    bundle(IMMEDIATELY, osc("/note/on", 1, 48, 90), osc("/note/off", 1, 48)),
+)
 
 
 def _quote(text: str) -> str:
@@ -133,36 +232,25 @@ def _quote(text: str) -> str:
 
 @dataclass
 class Bridge:
-    """The bridge's counters."""
+    """The bridge's counters: messages accepted, and messages or packets rejected."""
 
     accepted: int = 0
     rejected: int = 0
 
     async def run(self, udp: UDPSocket, aproducer: AsyncMidiProducer) -> None:
-        """Serve datagrams until cancelled: validate, send to the buffer, reply."""
+        """Serve packets until cancelled: validate, send to the buffer, reply."""
         async for data, (host, port) in udp:
-            now = time.perf_counter()  # stamp the arrival, for a live-mode audio callback
-            replies = []
-            try:
-                lines = data.decode("utf-8").splitlines()
-            except UnicodeDecodeError:
-                lines = []
-                replies.append("error: not UTF-8 text")
-                self.rejected += 1
-            for line in lines:
-                if not line.strip():
-                    continue
-                try:
-                    message = parse_command(line, time=now)
-                except CommandError as error:
-                    replies.append(f"error: {error}")
+            # Stamp the arrival (for a live-mode audio callback) and read the wall
+            # clock with it, to map bundles' time tags onto perf_counter.
+            arrival, wall = time.perf_counter(), time.time()
+            results = parse_packet(data, arrival=arrival, wall=wall)
+            for result in results:
+                if isinstance(result, CommandError):
                     self.rejected += 1
-                    continue
-                await aproducer.send(message)  # waits for room if needed, never drops
-                replies.append(f"ok: {describe(message)}")
-                self.accepted += 1
-            if replies:
-                await udp.sendto("\n".join(replies).encode(), host, port)
+                else:
+                    await aproducer.send(result)  # waits for room if needed, never drops
+                    self.accepted += 1
+            await udp.sendto(reply(results), host, port)
 
 
 def describe(message: MidiMessage) -> str:
@@ -184,21 +272,22 @@ class Consumer:
             if message is None:
                 time.sleep(0.005)
             elif self.live:
-                print(f"    buffer -> {describe(message)}", flush=True)
+                due = message.time - time.perf_counter() if message.time is not None else 0.0
+                print(f"    buffer -> {describe(message)} (due in {due:+.3f} s)", flush=True)
             else:
                 self.popped.append(message)
 
 
 async def demo_client(host: str, port: int) -> None:
-    """Send the demo datagrams to the bridge and print each reply."""
+    """Send the demo packets to the bridge and print each reply; then a bundle
+    scheduled 0.2 s ahead."""
     async with await anyio.create_connected_udp_socket(host, port) as udp:
-        for datagram in DEMO_DATAGRAMS:
-            for line in datagram.decode(errors="backslashreplace").splitlines():
-                print(f"> {line}")
-            await udp.send(datagram)
+        for packet in (*DEMO_PACKETS, bundle(time.time() + 0.2, osc("/note/on", 2, 72, 80))):
+            print(f"> {show(packet, wall=time.time())}")
+            await udp.send(packet)
             with anyio.fail_after(2):
-                reply = await udp.receive()
-            for line in reply.decode().splitlines():
+                answer = await udp.receive()
+            for line in read_reply(answer):
                 print(f"  < {line}")
 
 
@@ -223,7 +312,7 @@ async def serve(host: str, port: int, seconds: float | None, *, demo: bool = Fal
                         await demo_client(host, port)
                         tasks.cancel_scope.cancel()
     await anyio.to_thread.run_sync(thread.join)
-    print(f"bridge: {bridge.accepted} commands accepted, {bridge.rejected} rejected")
+    print(f"bridge: {bridge.accepted} messages accepted, {bridge.rejected} rejected")
     print(f"buffer: {aproducer.stats().sent} messages sent")
     if demo:
         print(f"the consumer popped {len(reader.popped)} messages:")
@@ -254,19 +343,19 @@ def host_and_port(text: str) -> tuple[str, int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description="Bridge OSC-like text commands over UDP to MIDI messages in a midi_buffer.",
+        description="Bridge OSC 1.0 over UDP to MIDI messages in a midi_buffer.",
     )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
         "--demo",
         action="store_true",
-        help="run the bridge on loopback with a client sending good and bad commands (the default)",
+        help="run the bridge on loopback with a client sending good and bad packets (the default)",
     )
     mode.add_argument(
         "--listen",
         metavar="HOST:PORT",
         type=host_and_port,
-        help="serve commands from others (port 0: any free port)",
+        help="serve packets from others (port 0: any free port)",
     )
     parser.add_argument(
         "--seconds",

@@ -23,6 +23,7 @@ import sys
 import time
 import wave
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -295,30 +296,150 @@ def test_network_midi_listen_and_send_in_two_processes(tmp_path: Path) -> None:
     check_network_receiver(output)
 
 
-# --- osc_bridge.py: text commands over UDP ------------------------------------------------------
+# --- osc_bridge.py: OSC 1.0 over UDP ---------------------------------------------------------
 
 
-def test_osc_bridge_demo_accepts_and_rejects(tmp_path: Path) -> None:
-    result = run_example("osc_bridge.py", cwd=tmp_path)
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_osc_bridge_demo_accepts_and_rejects(backend: str, tmp_path: Path) -> None:
+    pytest.importorskip("pythonosc", reason="python-osc is not installed (the osc extra)")
+    result = run_example("osc_bridge.py", "--backend", backend, cwd=tmp_path)
     output = result.stdout
-    assert "bridge: 7 commands accepted, 8 rejected" in output
-    assert "buffer: 7 messages sent" in output
+    assert "bridge: 8 messages accepted, 8 rejected" in output
+    assert "buffer: 8 messages sent" in output
     errors = [line.strip() for line in output.splitlines() if line.strip().startswith("< error")]
     assert len(errors) == 8
     for expected in (
         "< error: /note/on takes 3 arguments (channel note velocity), got 2",
         "< error: /note/on: note must be in 0..127, got 200",
         "< error: /note/on: channel must be in 0..15, got 16",
-        "< error: /cc: value 'loud' is not an integer",
+        "< error: /cc: value 0.5 is not an integer (OSC type i)",
         "< error: /pitch: pitch must be in -8192..8191, got 9000",
         "< error: unknown address '/note/of'; known: /note/on, /note/off, /cc, /pitch, /program",
-        "< error: not UTF-8 text",
+        "< error: not an OSC packet (neither a message nor a bundle)",
     ):
         assert expected in errors
-    popped = output.split("the consumer popped 7 messages:\n")[1].split("\n")
-    assert [line.strip() for line in popped[:3]] == [
+    popped = output.split("the consumer popped 8 messages:\n")[1].split("\n")
+    assert [line.strip() for line in popped[:8]] == [
         "program_change channel=0 program=5",
         "note_on channel=0 note=60 velocity=100",
         "control_change channel=0 control=74 value=64",
+        "pitchwheel channel=0 pitch=-2000",
+        "note_off channel=0 note=60 velocity=0",
+        "note_on channel=1 note=48 velocity=90",  # an immediate bundle of two
+        "note_off channel=1 note=48 velocity=0",
+        "note_on channel=2 note=72 velocity=80",  # a bundle 0.2 s ahead
     ]
-    assert "pitchwheel channel=0 pitch=-2000" in output
+
+
+def osc_message(address: str, *arguments: object) -> bytes:
+    """Built with python-osc here, independently of the example's own helpers."""
+    from pythonosc.osc_message_builder import OscMessageBuilder
+
+    builder = OscMessageBuilder(address=address)
+    for argument in arguments:
+        builder.add_arg(argument)
+    return builder.build().dgram
+
+
+def osc_bundle(time_tag: float, *contents: bytes) -> bytes:
+    from pythonosc.osc_bundle import OscBundle
+    from pythonosc.osc_bundle_builder import OscBundleBuilder
+    from pythonosc.osc_message import OscMessage
+
+    builder = OscBundleBuilder(time_tag)  # type: ignore[arg-type]
+    for content in contents:
+        nested = OscBundle.dgram_is_bundle(content)
+        builder.add_content(OscBundle(content) if nested else OscMessage(content))  # type: ignore[arg-type]
+    return builder.build().dgram
+
+
+def osc_replies(data: bytes) -> list[tuple[str, str]]:
+    """(address, text) of each reply message, parsed with python-osc."""
+    from pythonosc.osc_packet import OscPacket
+
+    return [(item.message.address, item.message.params[0]) for item in OscPacket(data).messages]
+
+
+def load_osc_bridge() -> object:
+    """examples/osc_bridge.py as a module (registered: its dataclasses need that)."""
+    spec = importlib.util.spec_from_file_location("osc_bridge", EXAMPLES / "osc_bridge.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_osc_bundles_schedule_their_messages_at_their_time_tags() -> None:
+    pytest.importorskip("pythonosc", reason="python-osc is not installed (the osc extra)")
+    bridge: Any = load_osc_bridge()
+    wall, arrival = 1_800_000_000.0, 100.0  # time.time() and perf_counter() at arrival
+    inner = osc_bundle(wall + 0.75, osc_message("/note/off", 3, 64))
+    packet = osc_bundle(wall + 0.5, osc_message("/note/on", 3, 64, 99), inner)
+    on, off = bridge.parse_packet(packet, arrival=arrival, wall=wall)
+    assert (on.kind, on.channel, on.note, on.velocity) == ("note_on", 3, 64, 99)
+    assert on.time == pytest.approx(arrival + 0.5, abs=1e-6)  # NTP: 2**-32 s steps
+    assert off.time == pytest.approx(arrival + 0.75, abs=1e-6)  # the nested bundle's own tag
+    (late,) = bridge.parse_packet(
+        osc_bundle(wall - 3.0, osc_message("/cc", 0, 1, 2)), arrival=arrival, wall=wall
+    )
+    assert late.time == arrival  # a past time tag: on arrival
+    plain, now = bridge.parse_packet(
+        osc_message("/program", 1, 7), arrival=arrival, wall=wall
+    ) + bridge.parse_packet(
+        osc_bundle(1, osc_message("/pitch", 1, 100)), arrival=arrival, wall=wall
+    )  # a message outside a bundle, and a bundle "immediately" (time tag 1)
+    assert plain.time == now.time == arrival
+
+
+def test_osc_bridge_answers_real_osc_packets_over_udp(tmp_path: Path) -> None:
+    """The bridge in its own process (--listen); this test is a client sending
+    packets built with python-osc and reading the OSC replies."""
+    pytest.importorskip("pythonosc", reason="python-osc is not installed (the osc extra)")
+    import socket
+
+    command = [sys.executable, str(EXAMPLES / "osc_bridge.py")]
+    with (
+        subprocess.Popen(
+            [*command, "--listen", "127.0.0.1:0", "--seconds", str(TIMEOUT)],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            text=True,
+        ) as bridge,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client,
+    ):
+        assert bridge.stdout is not None
+        port = number(r"bridge listening on udp 127\.0\.0\.1:(\d+)", bridge.stdout.readline())
+        client.settimeout(TIMEOUT)
+
+        def ask(packet: bytes) -> list[tuple[str, str]]:
+            client.sendto(packet, ("127.0.0.1", port))
+            return osc_replies(client.recv(65536))
+
+        assert ask(osc_message("/note/on", 0, 60, 100)) == [
+            ("/ok", "note_on channel=0 note=60 velocity=100")
+        ]
+        assert ask(osc_bundle(1, osc_message("/cc", 1, 7, 90), osc_message("/cc", 1, 7, "x"))) == [
+            ("/ok", "control_change channel=1 control=7 value=90"),
+            ("/error", "/cc: value 'x' is not an integer (OSC type i)"),
+        ]
+        assert ask(osc_message("/note/on", 0, 60, True)) == [
+            ("/error", "/note/on: velocity True is not an integer (OSC type i)")
+        ]
+        (answer,) = ask(b"\x00\x01garbage")
+        assert answer[0] == "/error" and answer[1].startswith("not an OSC packet")
+        assert ask(osc_bundle(time.time() + 0.3, osc_message("/note/off", 0, 60))) == [
+            ("/ok", "note_off channel=0 note=60 velocity=0")
+        ]
+        bridge.send_signal(signal.SIGINT)  # Ctrl+C: it stops and prints its counters
+        output, _ = bridge.communicate(timeout=TIMEOUT)
+    assert bridge.returncode == 0
+    assert "bridge: 3 messages accepted, 3 rejected" in output
+    popped = [line.strip() for line in output.splitlines() if "buffer -> " in line]
+    assert [line.split(" (due")[0] for line in popped] == [
+        "buffer -> note_on channel=0 note=60 velocity=100",
+        "buffer -> control_change channel=1 control=7 value=90",
+        "buffer -> note_off channel=0 note=60 velocity=0",
+    ]
+    due = float(popped[2].split("(due in ")[1].split(" s)")[0])
+    assert due <= 0.3  # scheduled ahead, never later than its time tag
