@@ -22,6 +22,7 @@ MODULES = [  # the public paths, then the helpers users may meet
     "midibuffer.scheduler",
     "midibuffer.audio",
     "midibuffer.offline",
+    "midibuffer.midifile",
     "midibuffer.synth",
     "midibuffer.realtime",
     "midibuffer.rtmidi",

@@ -26,6 +26,7 @@ __all__ = [
     "AudioDeviceNotFound",
     "ClosedEndpointError",
     "EndpointInUseError",
+    "InvalidMidiFile",
     "InvalidMidiMessage",
     "MidiBackendUnavailable",
     "MidiBufferError",
@@ -43,6 +44,15 @@ class InvalidMidiMessage(MidiBufferError, ValueError):
     The message names the offending byte and its position, for example
     ``data byte 0x80 at position 2 is > 0x7F``. It is a :class:`ValueError`,
     so code that already catches ``ValueError`` keeps working.
+    """
+
+
+class InvalidMidiFile(MidiBufferError, ValueError):
+    """The source is not a Standard MIDI File that can be played (type 0 or 1).
+
+    Raised by :mod:`midibuffer.midifile`; the message says what is wrong, for
+    example ``not a Standard MIDI File (MThd not found)``. A missing file is
+    a :class:`FileNotFoundError`, as usual.
     """
 
 
