@@ -341,3 +341,119 @@ def test_demo_plays_along_with_a_live_midi_input(
     )
     assert returncode == 0, err
     assert ", 20 live;" in out, out
+
+
+# --- midibuffer play ------------------------------------------------------------------------
+
+CORPUS = Path(__file__).resolve().parent / "data" / "music21"
+
+
+def wav_seconds(path: Path) -> float:
+    with wave.open(str(path), "rb") as file:
+        return file.getnframes() / file.getframerate()
+
+
+def short_file(path: Path) -> tuple[Path, int]:
+    """A 1.25 s type 1 file of two tracks (a tempo change in the first), and how many
+    channel messages it holds."""
+    import mido
+
+    conductor = mido.MidiTrack(
+        [
+            mido.MetaMessage("set_tempo", tempo=500_000),
+            mido.MetaMessage("set_tempo", tempo=250_000, time=480),
+        ]
+    )
+    notes = mido.MidiTrack()
+    for step in range(8):  # eighth notes: 4 at 120 bpm (0.5 s), 4 at 240 bpm (0.25 s)
+        notes.append(
+            mido.Message("note_on", note=60 + step, velocity=90, time=0 if step == 0 else 120)
+        )
+        notes.append(mido.Message("note_off", note=60 + step, time=120))
+    mido.MidiFile(type=1, tracks=[conductor, notes]).save(path)
+    return path, 16
+
+
+def test_play_fast_renders_a_real_file_to_a_wav_file(tmp_path: Path) -> None:
+    import mido
+
+    source = CORPUS / "test10.mid"  # type 0, four tempo changes, 10 s
+    messages = sum(1 for message in mido.MidiFile(source) if not message.is_meta)
+    result = midibuffer("play", str(source), "--fast", "--output", "fast.wav", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"{messages} messages rendered: ")
+    length = mido.MidiFile(source).length
+    seconds = wav_seconds(tmp_path / "fast.wav")
+    assert length + 1.0 <= seconds < length + 1.0 + 128 / 48_000 + 1e-9  # a 1 s release tail
+    assert wav_peak(tmp_path / "fast.wav") > 0.01
+    default = midibuffer("play", str(source), "--fast", "--samplerate", "8000", cwd=tmp_path)
+    assert default.returncode == 0, default.stderr
+    assert (tmp_path / "test10.wav").exists()  # FILE.wav in the current directory
+
+
+@pytest.mark.parametrize("placement", ["in-process", "audio-process"])
+def test_play_sends_a_file_through_the_buffer_in_real_time(placement: str, tmp_path: Path) -> None:
+    source, messages = short_file(tmp_path / "short.mid")
+    extra = ["--audio-process"] if placement == "audio-process" else []
+    started = time.monotonic()
+    result = midibuffer(
+        "play", str(source), "--output", "live.wav", "--quiet", *extra, cwd=tmp_path
+    )
+    took = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"{messages} messages through the buffer (0 dropped"), (
+        result.stdout
+    )
+    assert ", 0 late events," in result.stdout
+    assert took >= 1.0  # real time: the file lasts a second
+    assert wav_seconds(tmp_path / "live.wav") >= 1.0
+    assert wav_peak(tmp_path / "live.wav") > 0.01
+
+
+def test_play_shows_progress_through_the_file_on_a_terminal(tmp_path: Path) -> None:
+    source, _ = short_file(tmp_path / "short.mid")
+    primary, secondary = pty.openpty()
+    with subprocess.Popen(
+        [sys.executable, "-m", "midibuffer", "play", str(source), "--output", "live.wav"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=secondary,
+        text=True,
+    ) as player:
+        os.close(secondary)
+        chunks = []
+        with contextlib.suppress(OSError):  # EIO once the child closed the terminal
+            while chunk := os.read(primary, 4096):
+                chunks.append(chunk)
+        player.wait(timeout=60)
+    os.close(primary)
+    shown = b"".join(chunks).decode()
+    assert player.returncode == 0
+    import mido
+
+    assert f"/{mido.MidiFile(source).length:.1f} s  messages" in shown  # elapsed / total
+    assert "[" in shown and "#" in shown  # the progress bar
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (lambda folder: folder / "missing.mid", "cannot read '{path}': No such file or directory"),
+        (lambda folder: folder, "cannot read '{path}': Is a directory"),
+        (
+            lambda folder: (
+                (folder / "text.mid").write_text("not a MIDI file at all") and folder / "text.mid"
+            ),
+            "not a Standard MIDI File (",
+        ),
+    ],
+    ids=["missing", "directory", "not-midi"],
+)
+def test_play_errors_are_one_line(make: object, expected: str, tmp_path: Path) -> None:
+    path = make(tmp_path)  # type: ignore[operator]
+    result = midibuffer("play", str(path), "--fast")
+    assert result.returncode == 1
+    assert result.stderr.startswith("midibuffer play: " + expected.format(path=path)), result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    both = midibuffer("play", str(CORPUS / "test10.mid"), "--fast", "--audio-process")
+    assert both.returncode == 1 and "not with --audio-process" in both.stderr

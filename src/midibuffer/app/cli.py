@@ -1,4 +1,4 @@
-"""The ``midibuffer`` command (also ``python -m midibuffer``): demo, bench, ports, monitor.
+"""The ``midibuffer`` command (also ``python -m midibuffer``): demo, play, bench, ports, monitor.
 
 Errors that users meet (no such port, no device, a missing optional extra,
 an output file that cannot be written) are one line on stderr and exit
@@ -90,6 +90,44 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--quiet", action="store_true", help="no status line")
     demo.set_defaults(run=_demo)
 
+    play = commands.add_parser(
+        "play",
+        help="play a Standard MIDI File through the buffer (or render it to a WAV file)",
+        description="Play a Standard MIDI File (type 0 or 1) through AsyncMidiProducer, "
+        "the buffer and the audio callback's scheduler into the demo's synth. Without an "
+        "audio device it renders to a WAV file on a simulated real-time clock; with --fast, "
+        "as fast as the machine can, without a device.",
+    )
+    play.add_argument("file", type=Path, metavar="FILE.mid", help="the MIDI file")
+    play.add_argument(
+        "--output", type=_writable_path, help="render to this WAV file instead of playing"
+    )
+    play.add_argument(
+        "--fast",
+        action="store_true",
+        help="render as fast as possible, no device (to --output, else FILE.wav here)",
+    )
+    play.add_argument(
+        "--blocksize", type=_int_in(1, MAX_BLOCKSIZE), default=128, help="frames (128)"
+    )
+    play.add_argument(
+        "--samplerate", type=_int_in(1_000, MAX_SAMPLERATE), default=48_000, help="Hz (48000)"
+    )
+    play.add_argument("--device", help="audio output device (index or name)")
+    play.add_argument(
+        "--realtime",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="GIL-aware real-time mode (default: on)",
+    )
+    play.add_argument(
+        "--audio-process",
+        action="store_true",
+        help="render in a process of its own, which no thread here can hold up",
+    )
+    play.add_argument("--quiet", action="store_true", help="no progress line")
+    play.set_defaults(run=_play)
+
     bench = commands.add_parser(
         "bench",
         help="run the benchmarks and print the ratio tables",
@@ -178,7 +216,6 @@ def _writable_path(text: str) -> Path:
 def _demo(args: argparse.Namespace) -> int:
     from midibuffer.app.demo import DemoOptions, run_demo
 
-    device = int(args.device) if args.device and args.device.isdigit() else args.device
     summary = run_demo(
         DemoOptions(
             duration=args.duration,
@@ -186,7 +223,7 @@ def _demo(args: argparse.Namespace) -> int:
             samplerate=args.samplerate,
             output=args.output,
             midi_in=args.midi_in,
-            device=device,
+            device=_device(args.device),
             realtime=args.realtime,
             audio_process=args.audio_process,
             status=None if args.quiet else sys.stderr,
@@ -194,6 +231,75 @@ def _demo(args: argparse.Namespace) -> int:
     )
     print(summary.describe())
     return 130 if summary.interrupted else 0
+
+
+def _device(text: str | None) -> int | str | None:
+    """``--device``: an index if it is a number, else a name (or part of one)."""
+    return int(text) if text and text.isdigit() else text
+
+
+def _play(args: argparse.Namespace) -> int:
+    from midibuffer.app.demo import DemoOptions, run_demo
+    from midibuffer.io.midifile import midi_file_length
+
+    if args.fast and args.audio_process:
+        print(
+            "midibuffer play: --fast renders here, without a device: not with --audio-process",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        length = midi_file_length(args.file)  # checks the file before any audio opens
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as error:
+        print(f"midibuffer play: cannot read {str(args.file)!r}: {error.strerror}", file=sys.stderr)
+        return 1
+    if args.fast:
+        return _render_fast(args, length)
+    summary = run_demo(
+        DemoOptions(
+            duration=length,
+            blocksize=args.blocksize,
+            samplerate=args.samplerate,
+            output=args.output,
+            device=_device(args.device),
+            realtime=args.realtime,
+            audio_process=args.audio_process,
+            status=None if args.quiet else sys.stderr,
+            midi_file=args.file,
+        )
+    )
+    print(summary.describe())
+    return 130 if summary.interrupted else 0
+
+
+def _render_fast(args: argparse.Namespace, length: float) -> int:
+    """``play --fast``: render_midi_file into the demo's synth, then a WAV file."""
+    from midibuffer.adapters.scheduler import BlockEvents
+    from midibuffer.app.demo import make_synth
+    from midibuffer.io.midifile import render_midi_file
+    from midibuffer.io.offline import write_wav
+    from midibuffer.io.render import AudioBlock
+
+    wav = args.output or Path(args.file.stem + ".wav")
+    started = time.perf_counter()
+    synth = make_synth(args.samplerate)
+    played = [0]
+
+    def render(outdata: AudioBlock, events: BlockEvents) -> None:
+        played[0] += events.count
+        synth(outdata, events)
+
+    audio = render_midi_file(
+        args.file, render, samplerate=args.samplerate, blocksize=args.blocksize
+    )
+    write_wav(wav, audio, args.samplerate)
+    took = time.perf_counter() - started
+    seconds = len(audio) / args.samplerate
+    print(
+        f"{played[0]} messages rendered: {seconds:.1f} s of audio ({length:.1f} s of music "
+        f"and a release tail) in {took:.1f} s, {seconds / took:.0f}x real time, to {wav}"
+    )
+    return 0
 
 
 def _bench(args: argparse.Namespace) -> int:

@@ -36,12 +36,13 @@ from midibuffer.buffer.shared import AnyConsumer, AnyProducer
 from midibuffer.data.message import MidiMessage
 from midibuffer.errors import AudioBackendUnavailable
 from midibuffer.io.audio_process import AudioProcess
+from midibuffer.io.midifile import play_midi_file
 from midibuffer.io.render import AudioBlock, AudioStats, RenderingOutput
 
 if TYPE_CHECKING:
     from midibuffer.app.synth import PolySynth
 
-__all__ = ["DEFAULT_WAV", "DemoOptions", "DemoSummary", "pattern", "run_demo"]
+__all__ = ["DEFAULT_WAV", "DemoOptions", "DemoSummary", "make_synth", "pattern", "run_demo"]
 
 _Output = RenderingOutput | AudioProcess
 
@@ -120,6 +121,9 @@ class DemoOptions:
     """Render in a process of its own (:class:`~midibuffer.audio.AudioProcess`)."""
     status: TextIO | None = None
     """Where the live status line and the fallback notice go (``midibuffer demo``: stderr)."""
+    midi_file: Path | None = None
+    """Play this Standard MIDI File (``midibuffer play``) instead of the demo's pattern;
+    *duration* is then the file's length, shown in the status line's progress."""
 
 
 @dataclass(frozen=True)
@@ -157,7 +161,7 @@ class _Mixer:
     """The render function: the synth, fed by the sequencer and the live input."""
 
     def __init__(self, samplerate: int, live: BlockScheduler | None) -> None:
-        self.synth = _make_synth(samplerate)
+        self.synth = make_synth(samplerate)
         self.live = live
 
     def __call__(self, outdata: AudioBlock, events: BlockEvents) -> None:
@@ -178,16 +182,22 @@ async def _sequence(aproducer: AsyncMidiProducer, seconds: float, start: float) 
             await aproducer.send(message.with_time(when))
 
 
-async def _show_status(output: _Output, aproducer: AsyncMidiProducer, out: TextIO) -> None:
-    """A status line rewritten in place on a terminal; plain lines, once a second, in a log."""
+async def _show_status(
+    output: _Output, aproducer: AsyncMidiProducer, out: TextIO, total: float
+) -> None:
+    """A status line rewritten in place on a terminal, with a progress bar through
+    *total* seconds; plain lines, once a second, in a log."""
     terminal = out.isatty()
     started = time.perf_counter()
     while True:
         await anyio.sleep(0.25 if terminal else 1.0)
         a = output.stats()
         s = aproducer.stats()
+        elapsed = time.perf_counter() - started
+        done = round(20 * min(elapsed / total, 1.0)) if total > 0 else 20
+        bar = f"[{'#' * done}{'.' * (20 - done)}] " if terminal else ""
         line = (
-            f"{time.perf_counter() - started:5.1f} s  messages {s.sent}  "
+            f"{bar}{elapsed:5.1f}/{total:.1f} s  messages {s.sent}  "
             f"drops {s.dropped}  late {a.late_events}  load {a.mean_load:4.0%} "
             f"(max {a.max_load:4.0%})  underflows {a.underflows}"
         )
@@ -195,7 +205,7 @@ async def _show_status(output: _Output, aproducer: AsyncMidiProducer, out: TextI
         out.flush()
 
 
-def _make_synth(samplerate: int) -> PolySynth:
+def make_synth(samplerate: int) -> PolySynth:
     """The demo's synth; in an AudioProcess it is built there (numpy is imported there)."""
     from midibuffer.app.synth import PolySynth
 
@@ -285,7 +295,7 @@ def run_demo(options: DemoOptions) -> DemoSummary:
         producer: AnyProducer
         if options.audio_process:
             audio = AudioProcess(
-                _make_synth,
+                make_synth,
                 device=options.device,
                 offline=options.output is not None,
                 wav=options.output or DEFAULT_WAV,
@@ -316,8 +326,15 @@ def run_demo(options: DemoOptions) -> DemoSummary:
                 if threading.current_thread() is threading.main_thread():
                     tasks.start_soon(_stop_on_ctrl_c, tasks.cancel_scope, interrupted)
                 if options.status is not None:
-                    tasks.start_soon(_show_status, output, aproducer, options.status)
-                await _sequence(aproducer, options.duration, time.perf_counter() + LOOKAHEAD)
+                    tasks.start_soon(
+                        _show_status, output, aproducer, options.status, options.duration
+                    )
+                start = time.perf_counter() + LOOKAHEAD
+                if options.midi_file is None:
+                    await _sequence(aproducer, options.duration, start)
+                else:
+                    async with aproducer:
+                        await play_midi_file(options.midi_file, aproducer, start=start)
                 await anyio.sleep(LOOKAHEAD + 0.3)  # the last messages, then the release tails
                 tasks.cancel_scope.cancel()
 

@@ -32,7 +32,14 @@ from midibuffer.io.settings import OutputSettings
 if TYPE_CHECKING:
     import mido
 
-__all__ = ["PLAY_LEAD", "MidiSource", "play_midi_file", "read_midi_file", "render_midi_file"]
+__all__ = [
+    "PLAY_LEAD",
+    "MidiSource",
+    "midi_file_length",
+    "play_midi_file",
+    "read_midi_file",
+    "render_midi_file",
+]
 
 MidiSource = str | os.PathLike[str] | IO[bytes]
 """A Standard MIDI File: a path, a path-like object, or a binary file object."""
@@ -67,7 +74,7 @@ def _open(source: MidiSource) -> mido.MidiFile:
     except (FileNotFoundError, IsADirectoryError, PermissionError, TypeError):
         raise
     except (OSError, EOFError, ValueError, KeyError, IndexError) as error:
-        raise InvalidMidiFile(f"not a Standard MIDI File ({error})") from None
+        raise InvalidMidiFile(f"not a Standard MIDI File ({_why(error)})") from None
     if midi.type not in (0, 1):
         raise InvalidMidiFile(
             f"a type {midi.type} MIDI file (independent tracks) cannot be played as one "
@@ -94,6 +101,21 @@ def read_midi_file(source: MidiSource) -> Iterator[tuple[float, MidiMessage]]:
     return _messages(midi)
 
 
+def midi_file_length(source: MidiSource) -> float:
+    """Seconds from the start of *source* to its last event (meta events included,
+    as mido counts them). Any thread.
+
+    Raises:
+        FileNotFoundError, InvalidMidiFile, TypeError, ImportError: as
+            :func:`read_midi_file`.
+    """
+    midi = _open(source)
+    try:
+        return float(midi.length)
+    except (EOFError, ValueError, KeyError, IndexError) as error:
+        raise InvalidMidiFile(f"damaged Standard MIDI File ({_why(error)})") from None
+
+
 def _messages(midi: mido.MidiFile) -> Iterator[tuple[float, MidiMessage]]:
     now = 0.0
     try:
@@ -105,7 +127,14 @@ def _messages(midi: mido.MidiFile) -> Iterator[tuple[float, MidiMessage]]:
     except InvalidMidiMessage as error:
         raise InvalidMidiFile(f"a message at {now:.3f} s is not valid MIDI: {error}") from None
     except (EOFError, ValueError, KeyError, IndexError) as error:
-        raise InvalidMidiFile(f"damaged Standard MIDI File ({error})") from None
+        raise InvalidMidiFile(f"damaged Standard MIDI File ({_why(error)})") from None
+
+
+def _why(error: BaseException) -> str:
+    """mido's reason, or what its exception means when it has no text."""
+    if str(error):
+        return str(error)
+    return "it ends too early" if isinstance(error, EOFError) else type(error).__name__
 
 
 def render_midi_file(

@@ -27,7 +27,7 @@ from midibuffer.buffer.shared import AnyConsumer
 from midibuffer.io.render import AudioBlock, Render, RenderingOutput
 from midibuffer.io.settings import OutputOptions, OutputSettings
 
-__all__ = ["OfflineOutput"]
+__all__ = ["OfflineOutput", "write_wav"]
 
 _MAX_BEHIND = 0.5  # seconds behind the clock before the stream skips ahead instead
 
@@ -83,15 +83,7 @@ class OfflineOutput(RenderingOutput):
 
     def write_wav(self, path: str | Path) -> Path:
         """Write the rendered audio as a 16-bit PCM WAV file; return its path."""
-        path = Path(path)
-        samples = np.clip(self.audio(), -1.0, 1.0)
-        pcm = (samples * 32767).astype("<i2")
-        with wave.open(str(path), "wb") as file:
-            file.setnchannels(self.settings.channels)
-            file.setsampwidth(2)
-            file.setframerate(self.settings.samplerate)
-            file.writeframes(pcm.tobytes())
-        return path
+        return write_wav(path, self.audio(), self.settings.samplerate)
 
     def _run(self) -> None:
         settings = self.settings
@@ -113,3 +105,21 @@ class OfflineOutput(RenderingOutput):
                 deadline = time.perf_counter()
             # Otherwise catch up: no device loses the late blocks, so render
             # them back to back and keep the stream in step with the clock.
+
+
+def write_wav(path: str | Path, audio: AudioBlock, samplerate: int) -> Path:
+    """Write *audio* (frames x channels, float, clipped to -1..1) as a 16-bit PCM
+    WAV file at *samplerate*; return its path. Any thread.
+
+    Raises:
+        OSError: the file cannot be written.
+    """
+    path = Path(path)
+    samples = np.clip(audio, -1.0, 1.0)
+    pcm = (samples * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as file:
+        file.setnchannels(samples.shape[1])
+        file.setsampwidth(2)
+        file.setframerate(samplerate)
+        file.writeframes(pcm.tobytes())
+    return path
