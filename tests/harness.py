@@ -3,9 +3,11 @@ messages, and what jackd's xruns may excuse in a run through JACK."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import re
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -355,3 +357,17 @@ def own_segments() -> set[str]:
     Their names are ``midibuffer-<creator pid>-<random>``."""
     names = {name for name in os.listdir("/dev/shm") if name.startswith("midibuffer-")}
     return {name for name in names if _descends_from_us(int(name.split("-")[1]))}
+
+
+def jack_connections(port: str) -> list[str]:
+    """The ports connected to the first port whose name contains *port* (``jack_lsp -c``)."""
+    listing = subprocess.run(
+        ["jack_lsp", "-c"], capture_output=True, text=True, check=True, timeout=30
+    ).stdout.splitlines()
+    for index, line in enumerate(listing):
+        if port in line and not line.startswith(" "):
+            following = itertools.takewhile(
+                lambda entry: entry.startswith(" "), listing[index + 1 :]
+            )
+            return [entry.strip() for entry in following]
+    return []

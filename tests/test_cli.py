@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
-import itertools
 import os
 import pty
 import signal
@@ -22,7 +21,7 @@ from midibuffer.app.demo import pattern
 from midibuffer.testing.jackd import JackServer
 from midibuffer.testing.midi_sender import SenderProcess
 
-from harness import unless_xruns_spoil_it
+from harness import jack_connections, unless_xruns_spoil_it
 
 NO_JACK = {
     key: value for key, value in os.environ.items() if not key.startswith("JACK_DEFAULT")
@@ -288,20 +287,6 @@ def test_demo_in_an_audio_process_renders_the_same_piece(tmp_path: Path) -> None
     )
     assert "0 late events" in result.stdout and "to ap.wav" in result.stdout
     assert wav_peak(tmp_path / "ap.wav") > 0.05
-
-
-def jack_connections(port: str) -> list[str]:
-    """The ports connected to the first port whose name contains *port* (``jack_lsp -c``)."""
-    listing = subprocess.run(
-        ["jack_lsp", "-c"], capture_output=True, text=True, check=True, timeout=30
-    ).stdout.splitlines()
-    for index, line in enumerate(listing):
-        if port in line and not line.startswith(" "):
-            following = itertools.takewhile(
-                lambda entry: entry.startswith(" "), listing[index + 1 :]
-            )
-            return [entry.strip() for entry in following]
-    return []
 
 
 @pytest.mark.parametrize("placement", ["in-process", "audio-process"])

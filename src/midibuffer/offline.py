@@ -1,6 +1,6 @@
 """Audio output without a sound card: the public path of :mod:`midibuffer.io.offline`
-(:class:`OfflineOutput`, which records what it renders) and :func:`open_output`
-(a device if one works, else an ``OfflineOutput``).
+(:class:`OfflineOutput`, which records what it renders; :func:`write_wav`) and
+:func:`open_output` (a device if one works, else an ``OfflineOutput``).
 
 >>> from midibuffer import MidiMessage, midi_buffer
 >>> from midibuffer.synth import PolySynth
@@ -12,7 +12,7 @@
 (True, 1)
 """
 
-from midibuffer.io.offline import OfflineOutput
+from midibuffer.io.offline import OfflineOutput, write_wav
 from midibuffer.io.output import open_output
 
-__all__ = ["OfflineOutput", "open_output"]
+__all__ = ["OfflineOutput", "open_output", "write_wav"]
