@@ -28,6 +28,13 @@ def polling_consumer() -> Iterator[type[PollingConsumer]]:
         consumer.stop()
 
 
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    """Every ``@pytest.mark.anyio`` test runs on asyncio and on trio."""
+    backend: str = request.param
+    return backend
+
+
 @pytest.fixture
 def gc_disabled() -> Iterator[None]:
     """The cyclic GC paused, so that ``gc.get_count()[0]`` counts tracked

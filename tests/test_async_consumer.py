@@ -31,13 +31,6 @@ from midibuffer.scheduler import BlockScheduler
 import shared_children
 from harness import numbered, numbers
 
-
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    backend: str = request.param
-    return backend
-
-
 anyio_tests = pytest.mark.anyio
 
 

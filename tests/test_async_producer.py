@@ -24,13 +24,6 @@ from midibuffer import (
 
 from harness import AUDIO_PERIOD, PollingConsumer, numbered, numbers
 
-
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    backend: str = request.param
-    return backend
-
-
 anyio_tests = pytest.mark.anyio
 
 

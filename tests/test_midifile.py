@@ -171,12 +171,6 @@ def test_bad_files_and_arguments_get_clear_errors(tmp_path: Path) -> None:
 # --- playing in real time ---------------------------------------------------------------------
 
 
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    backend: str = request.param
-    return backend
-
-
 @pytest.mark.anyio
 async def test_play_stamps_each_message_start_plus_its_time_through_a_small_buffer(
     polling_consumer: type[PollingConsumer],

@@ -65,28 +65,8 @@ def _parser() -> argparse.ArgumentParser:
         "clock.",
     )
     demo.add_argument("--duration", type=_positive_float, default=8.0, help="seconds (8)")
-    demo.add_argument(
-        "--blocksize", type=_int_in(1, MAX_BLOCKSIZE), default=128, help="frames (128)"
-    )
-    demo.add_argument(
-        "--samplerate", type=_int_in(1_000, MAX_SAMPLERATE), default=48_000, help="Hz (48000)"
-    )
-    demo.add_argument(
-        "--output", type=_writable_path, help="render to this WAV file instead of playing"
-    )
     demo.add_argument("--midi-in", metavar="PORT", help="play along on this MIDI input")
-    demo.add_argument("--device", help="audio output device (index or name)")
-    demo.add_argument(
-        "--realtime",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="GIL-aware real-time mode (default: on)",
-    )
-    demo.add_argument(
-        "--audio-process",
-        action="store_true",
-        help="render in a process of its own, which no thread here can hold up",
-    )
+    _add_output_options(demo)
     demo.add_argument("--quiet", action="store_true", help="no status line")
     demo.set_defaults(run=_demo)
 
@@ -100,31 +80,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     play.add_argument("file", type=Path, metavar="FILE.mid", help="the MIDI file")
     play.add_argument(
-        "--output", type=_writable_path, help="render to this WAV file instead of playing"
-    )
-    play.add_argument(
         "--fast",
         action="store_true",
         help="render as fast as possible, no device (to --output, else FILE.wav here)",
     )
-    play.add_argument(
-        "--blocksize", type=_int_in(1, MAX_BLOCKSIZE), default=128, help="frames (128)"
-    )
-    play.add_argument(
-        "--samplerate", type=_int_in(1_000, MAX_SAMPLERATE), default=48_000, help="Hz (48000)"
-    )
-    play.add_argument("--device", help="audio output device (index or name)")
-    play.add_argument(
-        "--realtime",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="GIL-aware real-time mode (default: on)",
-    )
-    play.add_argument(
-        "--audio-process",
-        action="store_true",
-        help="render in a process of its own, which no thread here can hold up",
-    )
+    _add_output_options(play)
     play.add_argument("--quiet", action="store_true", help="no progress line")
     play.set_defaults(run=_play)
 
@@ -164,6 +124,31 @@ def _parser() -> argparse.ArgumentParser:
     monitor.add_argument("--clock", action="store_true", help="also show clock and MTC messages")
     monitor.set_defaults(run=_monitor)
     return parser
+
+
+def _add_output_options(command: argparse.ArgumentParser) -> None:
+    """The audio output's options, shared by ``demo`` and ``play``."""
+    command.add_argument(
+        "--output", type=_writable_path, help="render to this WAV file instead of playing"
+    )
+    command.add_argument(
+        "--blocksize", type=_int_in(1, MAX_BLOCKSIZE), default=128, help="frames (128)"
+    )
+    command.add_argument(
+        "--samplerate", type=_int_in(1_000, MAX_SAMPLERATE), default=48_000, help="Hz (48000)"
+    )
+    command.add_argument("--device", help="audio output device (index or name)")
+    command.add_argument(
+        "--realtime",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="GIL-aware real-time mode (default: on)",
+    )
+    command.add_argument(
+        "--audio-process",
+        action="store_true",
+        help="render in a process of its own, which no thread here can hold up",
+    )
 
 
 # Option types: argparse shows "argument --NAME: " followed by the ArgumentTypeError's text.
