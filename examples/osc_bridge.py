@@ -15,13 +15,17 @@ argument an OSC int32 (type tag ``i``)::
 
 A bundle schedules its messages at its time tag: each gets the time tag as
 its ``time`` (mapped from the wall clock onto ``time.perf_counter()``), so an
-audio output in ``timed`` mode plays it on that sample; "immediately" and
-past time tags mean on arrival. Nested bundles keep their own time tags.
+audio output in ``timed`` mode plays it on that sample. "Immediately" and
+past time tags mean on arrival; a nested bundle is never earlier than the one
+around it; a tag more than ``HORIZON`` (4 s) ahead is refused. The bridge
+keeps scheduled messages and puts each into the buffer ``LEAD`` (0.1 s)
+before its time, so that one waiting for its time never holds back what is
+sent after it (the output keeps the buffer's order).
 
 Each message gets a reply to its sender, an OSC message ``/ok`` with the MIDI
 message as a string, or ``/error`` with the reason; a packet's replies go
-back together in one datagram (a bundle when there are several). A packet
-that is not OSC is answered with one ``/error`` too. Nothing invalid ever
+back together (a bundle when there are several, 32 at most per datagram). A
+packet that is not OSC is answered with one ``/error`` too. Nothing invalid ever
 reaches the buffer, nothing crashes the bridge, and rejections are counted.
 
 Run it (``pip install -e '.[osc]'``)::
@@ -39,6 +43,8 @@ a real program it is the audio callback (see ``examples/synth.py``).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import heapq
 import signal
 import sys
 import threading
@@ -60,6 +66,10 @@ from midibuffer import (
     MidiMessage,
     midi_buffer,
 )
+
+HORIZON = 4.0  # seconds: the furthest ahead a bundle may be scheduled (outputs: 5 s)
+LEAD = 0.1  # seconds: a scheduled message goes into the buffer this long before its time
+REPLIES_PER_DATAGRAM = 32  # answers of up to ~150 bytes: a datagram stays under 5 KB
 
 
 @dataclass(frozen=True)
@@ -140,18 +150,23 @@ def timed_messages(data: bytes) -> Iterator[tuple[float | None, osc_message.OscM
             contents = [(None, osc_message.OscMessage(data))]
         else:
             raise CommandError("not an OSC packet (neither a message nor a bundle)")
-    except (osc_bundle.ParseError, osc_message.ParseError) as error:
-        raise CommandError(f"not an OSC packet: {error}") from None
+    except CommandError:
+        raise
+    except Exception as error:  # python-osc's ParseError, or what it lets through
+        raise CommandError(f"not an OSC packet: {error or type(error).__name__}") from None
     yield from contents
 
 
 def _walk(
-    packet: osc_bundle.OscBundle,
+    packet: osc_bundle.OscBundle, outer: float | None = None
 ) -> Iterator[tuple[float | None, osc_message.OscMessage]]:
-    tag = None if packet.timestamp == IMMEDIATELY else packet.timestamp
+    """A bundle's messages with their time tags; a nested bundle is never earlier than
+    the bundle around it (OSC 1.0), so "immediately" inside one means the outer tag."""
+    own = None if packet.timestamp == IMMEDIATELY else packet.timestamp
+    tag = outer if own is None else own if outer is None else max(own, outer)
     for content in packet:
         if isinstance(content, osc_bundle.OscBundle):
-            yield from _walk(content)
+            yield from _walk(content, tag)
         else:
             yield tag, content
 
@@ -160,30 +175,43 @@ def parse_packet(data: bytes, *, arrival: float, wall: float) -> list[MidiMessag
     """Each message of an OSC packet as a MidiMessage, or the CommandError that
     refused it. A message is stamped at its bundle's time tag, mapped onto the
     ``perf_counter`` clock by *arrival* (``perf_counter()``) and *wall*
-    (``time.time()``, read together), or at *arrival* if that is not later."""
+    (``time.time()``, read together), or at *arrival* if that is not later. A
+    time tag more than :data:`HORIZON` ahead is refused (an audio output would
+    take such a time for a wrong clock and play it at once)."""
     try:
         timed = list(timed_messages(data))
     except CommandError as error:
         return [error]
     results: list[MidiMessage | CommandError] = []
     for tag, message in timed:
-        when = arrival if tag is None else arrival + max(tag - wall, 0.0)
+        ahead = 0.0 if tag is None else max(tag - wall, 0.0)
+        if ahead > HORIZON:
+            results.append(
+                CommandError(
+                    f"{message.address}: time tag {ahead:.1f} s ahead; at most {HORIZON:g} s"
+                )
+            )
+            continue
         try:
-            results.append(parse_message(message, time=when))
+            results.append(parse_message(message, time=arrival + ahead))
         except CommandError as error:
             results.append(error)
     return results
 
 
-def reply(results: list[MidiMessage | CommandError]) -> bytes:
-    """The answer to one packet: ``/ok`` or ``/error`` per message, several in a bundle."""
+def replies(results: list[MidiMessage | CommandError]) -> list[bytes]:
+    """The answer to one packet: ``/ok`` or ``/error`` per message, several in a bundle,
+    at most :data:`REPLIES_PER_DATAGRAM` a datagram (a datagram stays far below UDP's
+    limit however large the packet was)."""
     answers = [
         osc("/error", str(result))
         if isinstance(result, CommandError)
         else osc("/ok", describe(result))
         for result in results
     ]
-    return answers[0] if len(answers) == 1 else bundle(IMMEDIATELY, *answers)
+    step = REPLIES_PER_DATAGRAM
+    chunks = [answers[index : index + step] for index in range(0, len(answers), step)]
+    return [chunk[0] if len(chunk) == 1 else bundle(IMMEDIATELY, *chunk) for chunk in chunks]
 
 
 def show(packet: bytes, *, wall: float) -> str:
@@ -232,25 +260,51 @@ def _quote(text: str) -> str:
 
 @dataclass
 class Bridge:
-    """The bridge's counters: messages accepted, and messages or packets rejected."""
+    """The bridge's counters, and the messages of bundles waiting for their time.
+
+    A scheduled message goes into the buffer :data:`LEAD` before its time, not at
+    once: the audio output keeps the buffer's order, so a message waiting there for
+    its time would hold back everything sent after it.
+    """
 
     accepted: int = 0
     rejected: int = 0
+    scheduled: list[tuple[float, int, MidiMessage]] = field(default_factory=list)
 
     async def run(self, udp: UDPSocket, aproducer: AsyncMidiProducer) -> None:
-        """Serve packets until cancelled: validate, send to the buffer, reply."""
-        async for data, (host, port) in udp:
-            # Stamp the arrival (for a live-mode audio callback) and read the wall
-            # clock with it, to map bundles' time tags onto perf_counter.
-            arrival, wall = time.perf_counter(), time.time()
-            results = parse_packet(data, arrival=arrival, wall=wall)
-            for result in results:
-                if isinstance(result, CommandError):
-                    self.rejected += 1
-                else:
-                    await aproducer.send(result)  # waits for room if needed, never drops
+        """Serve packets until cancelled: validate, send or schedule, reply."""
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(self._release, aproducer)
+            async for data, (host, port) in udp:
+                # Stamp the arrival (for a live-mode audio callback) and read the wall
+                # clock with it, to map bundles' time tags onto perf_counter.
+                arrival, wall = time.perf_counter(), time.time()
+                results = parse_packet(data, arrival=arrival, wall=wall)
+                for result in results:
+                    if isinstance(result, CommandError):
+                        self.rejected += 1
+                        continue
                     self.accepted += 1
-            await udp.sendto(reply(results), host, port)
+                    assert result.time is not None
+                    if result.time - LEAD > arrival:
+                        heapq.heappush(self.scheduled, (result.time, self.accepted, result))
+                    else:
+                        await aproducer.send(result)  # waits for room if needed, never drops
+                for answer in replies(results):
+                    with contextlib.suppress(OSError, anyio.BrokenResourceError):
+                        await udp.sendto(answer, host, port)  # a client that cannot take it
+
+    async def _release(self, aproducer: AsyncMidiProducer) -> None:
+        """Send each scheduled message LEAD before its time."""
+        while True:
+            while self.scheduled and self.scheduled[0][0] - LEAD <= time.perf_counter():
+                await aproducer.send(heapq.heappop(self.scheduled)[2])
+            await anyio.sleep(0.005)
+
+    async def flush(self, aproducer: AsyncMidiProducer) -> None:
+        """Send what is still scheduled (when the bridge stops), in time order."""
+        while self.scheduled:
+            await aproducer.send(heapq.heappop(self.scheduled)[2])
 
 
 def describe(message: MidiMessage) -> str:
@@ -286,7 +340,7 @@ async def demo_client(host: str, port: int) -> None:
             print(f"> {show(packet, wall=time.time())}")
             await udp.send(packet)
             with anyio.fail_after(2):
-                answer = await udp.receive()
+                answer = await udp.receive()  # the demo's packets take one datagram of replies
             for line in read_reply(answer):
                 print(f"  < {line}")
 
@@ -311,6 +365,7 @@ async def serve(host: str, port: int, seconds: float | None, *, demo: bool = Fal
                     if demo:
                         await demo_client(host, port)
                         tasks.cancel_scope.cancel()
+            await bridge.flush(aproducer)
     await anyio.to_thread.run_sync(thread.join)
     print(f"bridge: {bridge.accepted} messages accepted, {bridge.rejected} rejected")
     print(f"buffer: {aproducer.stats().sent} messages sent")

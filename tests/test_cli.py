@@ -420,6 +420,17 @@ def test_play_shows_progress_through_the_file_on_a_terminal(tmp_path: Path) -> N
     assert "[" in shown and "#" in shown  # the progress bar
 
 
+def oversized_sysex_file(path: Path) -> Path:
+    """A type 0 file whose only event is a SysEx longer than MidiMessage takes."""
+    payload = bytes(70_000)
+    length = len(payload) + 1
+    varlen = bytes([0x80 | (length >> 14) & 0x7F, 0x80 | (length >> 7) & 0x7F, length & 0x7F])
+    track = b"\x00\xf0" + varlen + payload + b"\xf7\x00\xff\x2f\x00"
+    header = b"MThd\x00\x00\x00\x06\x00\x00\x00\x01\x01\xe0"
+    path.write_bytes(header + b"MTrk" + len(track).to_bytes(4, "big") + track)
+    return path
+
+
 @pytest.mark.parametrize(
     ("make", "expected"),
     [
@@ -431,12 +442,16 @@ def test_play_shows_progress_through_the_file_on_a_terminal(tmp_path: Path) -> N
             ),
             "not a Standard MIDI File (",
         ),
+        (lambda folder: oversized_sysex_file(folder / "big.mid"), "a message at 0.000 s is"),
     ],
-    ids=["missing", "directory", "not-midi"],
+    ids=["missing", "directory", "not-midi", "invalid-message-inside"],
 )
-def test_play_errors_are_one_line(make: object, expected: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "real-time"])
+def test_play_errors_are_one_line(make: object, expected: str, fast: bool, tmp_path: Path) -> None:
     path = make(tmp_path)  # type: ignore[operator]
-    result = midibuffer("play", str(path), "--fast")
+    result = midibuffer(
+        "play", str(path), *(["--fast"] if fast else ["--output", str(tmp_path / "x.wav")])
+    )
     assert result.returncode == 1
     assert result.stderr.startswith("midibuffer play: " + expected.format(path=path)), result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr

@@ -375,11 +375,13 @@ def test_osc_bundles_schedule_their_messages_at_their_time_tags() -> None:
     bridge: Any = load_osc_bridge()
     wall, arrival = 1_800_000_000.0, 100.0  # time.time() and perf_counter() at arrival
     inner = osc_bundle(wall + 0.75, osc_message("/note/off", 3, 64))
-    packet = osc_bundle(wall + 0.5, osc_message("/note/on", 3, 64, 99), inner)
-    on, off = bridge.parse_packet(packet, arrival=arrival, wall=wall)
+    nested_now = osc_bundle(1, osc_message("/cc", 3, 1, 1))  # "immediately", inside
+    packet = osc_bundle(wall + 0.5, osc_message("/note/on", 3, 64, 99), inner, nested_now)
+    on, off, cc = bridge.parse_packet(packet, arrival=arrival, wall=wall)
     assert (on.kind, on.channel, on.note, on.velocity) == ("note_on", 3, 64, 99)
     assert on.time == pytest.approx(arrival + 0.5, abs=1e-6)  # NTP: 2**-32 s steps
     assert off.time == pytest.approx(arrival + 0.75, abs=1e-6)  # the nested bundle's own tag
+    assert cc.time == pytest.approx(arrival + 0.5, abs=1e-6)  # never before the outer one
     (late,) = bridge.parse_packet(
         osc_bundle(wall - 3.0, osc_message("/cc", 0, 1, 2)), arrival=arrival, wall=wall
     )
@@ -390,6 +392,25 @@ def test_osc_bundles_schedule_their_messages_at_their_time_tags() -> None:
         osc_bundle(1, osc_message("/pitch", 1, 100)), arrival=arrival, wall=wall
     )  # a message outside a bundle, and a bundle "immediately" (time tag 1)
     assert plain.time == now.time == arrival
+    (far,) = bridge.parse_packet(
+        osc_bundle(wall + 30, osc_message("/cc", 0, 1, 2)), arrival=arrival, wall=wall
+    )
+    assert isinstance(far, bridge.CommandError)
+    assert str(far) == "/cc: time tag 30.0 s ahead; at most 4 s"
+
+
+def test_osc_packets_python_osc_cannot_decode_and_huge_packets_are_answered() -> None:
+    pytest.importorskip("pythonosc", reason="python-osc is not installed (the osc extra)")
+    bridge: Any = load_osc_bridge()
+    (error,) = bridge.parse_packet(b"/\xff\x00\x00,\x00\x00\x00", arrival=0.0, wall=0.0)
+    assert isinstance(error, bridge.CommandError)
+    assert str(error).startswith("not an OSC packet: ")
+    many = osc_bundle(1, *[osc_message("/note/on", 0, n % 128, 1) for n in range(5_000)])
+    results = bridge.parse_packet(many, arrival=0.0, wall=0.0)
+    answers = bridge.replies(results)
+    assert len(answers) == math.ceil(5_000 / 32)
+    assert max(len(answer) for answer in answers) < 8_192
+    assert sum(len(osc_replies(answer)) for answer in answers) == 5_000
 
 
 def test_osc_bridge_answers_real_osc_packets_over_udp(tmp_path: Path) -> None:
@@ -428,18 +449,25 @@ def test_osc_bridge_answers_real_osc_packets_over_udp(tmp_path: Path) -> None:
         ]
         (answer,) = ask(b"\x00\x01garbage")
         assert answer[0] == "/error" and answer[1].startswith("not an OSC packet")
-        assert ask(osc_bundle(time.time() + 0.3, osc_message("/note/off", 0, 60))) == [
+        # A bundle 1 s ahead, then a message at once: the bridge keeps the scheduled one
+        # until shortly before its time, so it does not hold back the later one.
+        assert ask(osc_bundle(time.time() + 1.0, osc_message("/note/off", 0, 60))) == [
             ("/ok", "note_off channel=0 note=60 velocity=0")
         ]
+        assert ask(osc_message("/program", 0, 1)) == [("/ok", "program_change channel=0 program=1")]
+        lines = []
+        while not any("note_off" in line for line in lines):  # the scheduled one, popped
+            line = bridge.stdout.readline()
+            assert line, "the bridge ended before the scheduled message was popped"
+            lines.append(line)
         bridge.send_signal(signal.SIGINT)  # Ctrl+C: it stops and prints its counters
         output, _ = bridge.communicate(timeout=TIMEOUT)
     assert bridge.returncode == 0
-    assert "bridge: 3 messages accepted, 3 rejected" in output
-    popped = [line.strip() for line in output.splitlines() if "buffer -> " in line]
+    assert "bridge: 4 messages accepted, 3 rejected" in output
+    popped = [line.strip() for line in [*lines, *output.splitlines()] if "buffer -> " in line]
     assert [line.split(" (due")[0] for line in popped] == [
         "buffer -> note_on channel=0 note=60 velocity=100",
         "buffer -> control_change channel=1 control=7 value=90",
+        "buffer -> program_change channel=0 program=1",
         "buffer -> note_off channel=0 note=60 velocity=0",
     ]
-    due = float(popped[2].split("(due in ")[1].split(" s)")[0])
-    assert due <= 0.3  # scheduled ahead, never later than its time tag

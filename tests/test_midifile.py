@@ -4,6 +4,8 @@ written by this project) and against mido's own timing."""
 from __future__ import annotations
 
 import io
+import math
+import re
 import time
 from pathlib import Path
 
@@ -162,10 +164,43 @@ def test_bad_files_and_arguments_get_clear_errors(tmp_path: Path) -> None:
         ({"blocksize": 0}, "blocksize"),
         ({"channels": 0}, "channels"),
         ({"tail": -1.0}, "tail"),
+        ({"tail": math.inf}, "tail"),
     ):
         silent.seek(0)
         with pytest.raises(ValueError, match=name):
             render_midi_file(silent, Recorder(), **arguments)  # type: ignore[arg-type]
+
+
+def smf(events: bytes, division: bytes = (480).to_bytes(2, "big")) -> io.BytesIO:
+    """A type 0 Standard MIDI File written byte by byte: *events* and an end of track."""
+    track = events + bytes([0x00, 0xFF, 0x2F, 0x00])
+    header = b"MThd" + (6).to_bytes(4, "big") + bytes([0, 0, 0, 1]) + division
+    return io.BytesIO(header + b"MTrk" + len(track).to_bytes(4, "big") + track)
+
+
+@pytest.mark.parametrize(
+    ("file", "expected"),
+    [
+        (smf(b"\x00\x90\x3c\x40", division=bytes([0xE7, 0x28])), "SMPTE time division"),
+        (smf(b"\x00\x90\x3c\x40", division=bytes([0, 0])), "zero ticks per beat"),
+        (smf(b"\x00\xff\x59\x02\x14\x00"), "not a Standard MIDI File ("),  # key sf=20
+    ],
+    ids=["smpte", "zero-division", "bad-key-signature"],
+)
+def test_files_mido_reads_oddly_are_refused_by_name(file: io.BytesIO, expected: str) -> None:
+    with pytest.raises(InvalidMidiFile, match=re.escape(expected)):
+        list(read_midi_file(file))
+
+
+def test_a_message_that_is_not_valid_midi_inside_a_file_is_invalid_midi_file() -> None:
+    payload = bytes(70_000)  # a SysEx longer than MidiMessage takes (MAX_SYSEX_BYTES)
+    length = len(payload) + 1
+    varlen = bytes([0x80 | (length >> 14) & 0x7F, 0x80 | (length >> 7) & 0x7F, length & 0x7F])
+    file = smf(b"\x00\x90\x3c\x40" + b"\x00\xf0" + varlen + payload + b"\xf7")
+    messages = read_midi_file(file)  # the header is fine
+    assert next(messages)[1].kind == "note_on"
+    with pytest.raises(InvalidMidiFile, match=r"a message at 0\.000 s is not valid MIDI"):
+        next(messages)
 
 
 # --- playing in real time ---------------------------------------------------------------------
@@ -225,13 +260,17 @@ async def test_play_waits_for_each_message_until_a_short_lead_before_its_time() 
 async def test_cancelling_play_stops_cleanly_between_messages() -> None:
     producer, consumer = midi_buffer(100_000)
     async with AsyncMidiProducer(producer) as sender:
-        with anyio.move_on_after(0.3):
-            await play_midi_file(CORPUS / "test04.mid", sender)  # ten minutes long
+        async with anyio.create_task_group() as group:
+            group.start_soon(play_midi_file, CORPUS / "test04.mid", sender)  # ten minutes long
+            with anyio.fail_after(60):
+                while sender.stats().sent < 10:  # it plays (reading the file took a while)
+                    await anyio.sleep(0.01)
+            group.cancel_scope.cancel()
         sent = sender.stats().sent
     popped = []
     while (message := consumer.try_pop()) is not None:
         popped.append(message)
-    assert 0 < len(popped) == sent < 16_000
+    assert 10 <= len(popped) == sent < 16_000
     expected = [data for _, data in mido_timing(CORPUS / "test04.mid")][:sent]
     assert [m.data for m in popped] == expected  # the beginning, whole, in order
 
@@ -247,6 +286,8 @@ def test_play_checks_its_arguments() -> None:
             await play_midi_file(CORPUS / "test10.mid", sender, start="now")  # type: ignore[arg-type]
         with pytest.raises(InvalidMidiFile):
             await play_midi_file(io.BytesIO(b"MThd garbage"), sender)
+        with pytest.raises(ValueError, match="start must be finite"):
+            await play_midi_file(CORPUS / "test10.mid", sender, start=math.nan)
         assert sender.stats().sent == 0
 
     anyio.run(run)

@@ -86,7 +86,7 @@ def test_an_osc_controller_to_the_synth(tmp_path: Path) -> None:
     from pythonosc.udp_client import SimpleUDPClient
 
     port = free_udp_port()
-    code = recipe(2, PORT=port, SECONDS=3.0)
+    code = recipe(2, HOST="127.0.0.1", PORT=port, SECONDS=3.0)
     with subprocess.Popen(
         script(tmp_path, code), cwd=tmp_path, stdout=subprocess.PIPE, text=True
     ) as bridge:

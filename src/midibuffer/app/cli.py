@@ -225,7 +225,7 @@ def _device(text: str | None) -> int | str | None:
 
 def _play(args: argparse.Namespace) -> int:
     from midibuffer.app.demo import DemoOptions, run_demo
-    from midibuffer.io.midifile import midi_file_length
+    from midibuffer.io.midifile import midi_file_length, read_midi_file
 
     if args.fast and args.audio_process:
         print(
@@ -234,7 +234,9 @@ def _play(args: argparse.Namespace) -> int:
         )
         return 1
     try:
-        length = midi_file_length(args.file)  # checks the file before any audio opens
+        for _ in read_midi_file(args.file):  # every message checked before any audio opens
+            pass
+        length = midi_file_length(args.file)
     except (FileNotFoundError, IsADirectoryError, PermissionError) as error:
         print(f"midibuffer play: cannot read {str(args.file)!r}: {error.strerror}", file=sys.stderr)
         return 1
@@ -265,7 +267,11 @@ def _render_fast(args: argparse.Namespace, length: float) -> int:
     from midibuffer.io.offline import write_wav
     from midibuffer.io.render import AudioBlock
 
-    wav = args.output or Path(args.file.stem + ".wav")
+    try:
+        wav = args.output or _writable_path(args.file.stem + ".wav")
+    except argparse.ArgumentTypeError as error:
+        print(f"midibuffer play: {error}", file=sys.stderr)
+        return 1
     started = time.perf_counter()
     synth = make_synth(args.samplerate)
     played = [0]
@@ -274,9 +280,17 @@ def _render_fast(args: argparse.Namespace, length: float) -> int:
         played[0] += events.count
         synth(outdata, events)
 
-    audio = render_midi_file(
-        args.file, render, samplerate=args.samplerate, blocksize=args.blocksize
-    )
+    try:
+        audio = render_midi_file(
+            args.file, render, samplerate=args.samplerate, blocksize=args.blocksize
+        )
+    except MemoryError:
+        print(
+            f"midibuffer play: {length:.0f} s of audio do not fit in memory: "
+            "play it in real time (without --fast)",
+            file=sys.stderr,
+        )
+        return 1
     write_wav(wav, audio, args.samplerate)
     took = time.perf_counter() - started
     seconds = len(audio) / args.samplerate

@@ -329,12 +329,11 @@ def run_demo(options: DemoOptions) -> DemoSummary:
                     tasks.start_soon(
                         _show_status, output, aproducer, options.status, options.duration
                     )
-                start = time.perf_counter() + LOOKAHEAD
                 if options.midi_file is None:
-                    await _sequence(aproducer, options.duration, start)
-                else:
+                    await _sequence(aproducer, options.duration, time.perf_counter() + LOOKAHEAD)
+                else:  # it starts its clock once the file is read
                     async with aproducer:
-                        await play_midi_file(options.midi_file, aproducer, start=start)
+                        await play_midi_file(options.midi_file, aproducer)
                 await anyio.sleep(LOOKAHEAD + 0.3)  # the last messages, then the release tails
                 tasks.cancel_scope.cancel()
 

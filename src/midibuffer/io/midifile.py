@@ -14,6 +14,7 @@ Meta messages (tempo, names, end of track) are not sent; their time counts.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import time
@@ -22,7 +23,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from midibuffer.adapters.async_producer import AsyncMidiProducer
 from midibuffer.adapters.scheduler import BlockScheduler
-from midibuffer.buffer.ends import midi_buffer
+from midibuffer.buffer.ends import MAX_CAPACITY, midi_buffer
 from midibuffer.checks import checked_seconds
 from midibuffer.data.message import MidiMessage
 from midibuffer.errors import InvalidMidiFile, InvalidMidiMessage
@@ -73,8 +74,13 @@ def _open(source: MidiSource) -> mido.MidiFile:
             )
     except (FileNotFoundError, IsADirectoryError, PermissionError, TypeError):
         raise
-    except (OSError, EOFError, ValueError, KeyError, IndexError) as error:
+    except Exception as error:  # mido's own errors are OSError, EOFError, ValueError, ...
         raise InvalidMidiFile(f"not a Standard MIDI File ({_why(error)})") from None
+    if midi.ticks_per_beat <= 0:  # mido reads the division signed: SMPTE is negative
+        raise InvalidMidiFile(
+            "a Standard MIDI File with SMPTE time division (frames per second) or zero "
+            "ticks per beat: only ticks per beat are supported"
+        )
     if midi.type not in (0, 1):
         raise InvalidMidiFile(
             f"a type {midi.type} MIDI file (independent tracks) cannot be played as one "
@@ -112,7 +118,7 @@ def midi_file_length(source: MidiSource) -> float:
     midi = _open(source)
     try:
         return float(midi.length)
-    except (EOFError, ValueError, KeyError, IndexError) as error:
+    except Exception as error:
         raise InvalidMidiFile(f"damaged Standard MIDI File ({_why(error)})") from None
 
 
@@ -126,7 +132,7 @@ def _messages(midi: mido.MidiFile) -> Iterator[tuple[float, MidiMessage]]:
             yield now, MidiMessage(event.bytes())
     except InvalidMidiMessage as error:
         raise InvalidMidiFile(f"a message at {now:.3f} s is not valid MIDI: {error}") from None
-    except (EOFError, ValueError, KeyError, IndexError) as error:
+    except Exception as error:  # mido's, while merging and timing the tracks
         raise InvalidMidiFile(f"damaged Standard MIDI File ({_why(error)})") from None
 
 
@@ -169,9 +175,12 @@ def render_midi_file(
         of blocks.
 
     Raises:
-        FileNotFoundError, InvalidMidiFile, ImportError: as :func:`read_midi_file`.
+        FileNotFoundError, InvalidMidiFile, ImportError: as :func:`read_midi_file`;
+            InvalidMidiFile also if one block would hold more than about 350,000
+            messages.
         TypeError: *render* is not callable, or a number has the wrong type.
         ValueError: a number is out of range (the message names it).
+        MemoryError: the audio does not fit in memory (frames x channels x 4 bytes).
         Whatever *render* raises.
 
     >>> import io, mido
@@ -188,6 +197,8 @@ def render_midi_file(
 
     settings = OutputSettings(samplerate=samplerate, blocksize=blocksize, channels=channels)
     tail = checked_seconds("tail", tail)
+    if math.isinf(tail):
+        raise ValueError("tail must be finite (seconds)")
     if not callable(render):
         raise TypeError(f"render must be callable, not {type(render).__name__}")
     timed = list(read_midi_file(source))
@@ -200,6 +211,11 @@ def render_midi_file(
         per_block[block] = per_block.get(block, 0) + 1
     densest = max(per_block.values(), default=1)
     # At most three blocks' worth is ever waiting in the buffer (see the loop).
+    if 3 * densest + 16 > MAX_CAPACITY:
+        raise InvalidMidiFile(
+            f"{densest} messages fall into one block of {size} frames: more than "
+            f"render_midi_file can hold ({(MAX_CAPACITY - 16) // 3})"
+        )
     producer, consumer = midi_buffer(3 * densest + 16)
     scheduler = BlockScheduler(consumer, rate, max_events=densest, max_lead=math.inf)
     last = timed[-1][0] if timed else 0.0
@@ -233,29 +249,41 @@ async def play_midi_file(
 
     Each message is sent with ``time = start + its time in the file``
     (``time.perf_counter()`` seconds), :data:`PLAY_LEAD` (0.1 s) before that
-    time, so an audio output in ``mode="timed"`` plays it on its sample, a
-    small buffer suffices, and a long file is never held in memory as
-    messages. *start* defaults to now plus :data:`PLAY_LEAD`. Cancelling the
-    task stops cleanly between two messages (``send``'s exactly-once rule).
-    Run it in *sender*'s event loop (asyncio or trio).
+    time, so an audio output in ``mode="timed"`` plays it on its sample and a
+    small buffer suffices; the messages are made one at a time as they are
+    sent (mido holds its own parse of the file). *start* defaults to
+    :data:`PLAY_LEAD` after the file has been read and its first message
+    taken. Cancelling the task stops cleanly between two messages
+    (``send``'s exactly-once rule). Run it in *sender*'s event loop (asyncio
+    or trio).
 
     Raises:
-        FileNotFoundError, InvalidMidiFile, ImportError: as :func:`read_midi_file`,
-            before anything is sent.
+        FileNotFoundError, InvalidMidiFile, ImportError: as :func:`read_midi_file`;
+            before anything is sent, except for a message further in that is
+            not valid MIDI, which raises InvalidMidiFile when its turn comes.
         TypeError: *sender* is not an AsyncMidiProducer, or *start* is not a
             number.
+        ValueError: *start* is not finite.
         ClosedEndpointError, AbandonedError: as ``AsyncMidiProducer.send``.
     """
     import anyio
 
     if not isinstance(sender, AsyncMidiProducer):
         raise TypeError(f"sender must be an AsyncMidiProducer, not {type(sender).__name__}")
-    if start is not None and (isinstance(start, bool) or not isinstance(start, int | float)):
-        raise TypeError(f"start must be a time.perf_counter() reading, not {type(start).__name__}")
+    if start is not None:
+        if isinstance(start, bool) or not isinstance(start, int | float):
+            raise TypeError(
+                f"start must be a time.perf_counter() reading, not {type(start).__name__}"
+            )
+        if not math.isfinite(start):
+            raise ValueError(f"start must be finite, got {start!r}")
     messages = read_midi_file(source)
+    first = next(messages, None)  # mido merges the tracks now: before the clock starts
+    if first is None:
+        return 0
     origin = time.perf_counter() + PLAY_LEAD if start is None else float(start)
     count = 0
-    for seconds, message in messages:
+    for seconds, message in itertools.chain((first,), messages):
         due = origin + seconds
         wait = due - PLAY_LEAD - time.perf_counter()
         if wait > 0:
