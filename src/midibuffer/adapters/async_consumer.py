@@ -140,6 +140,10 @@ class AsyncMidiConsumer:
             if self._consumer.is_finished():
                 raise anyio.EndOfStream
             raise anyio.WouldBlock
+        return self._took(message)
+
+    def _took(self, message: MidiMessage) -> MidiMessage:
+        """A look found *message*: count it, look often again, hand it out (no await)."""
         self._pacer.found()
         self._received += 1
         return message
@@ -171,10 +175,8 @@ class AsyncMidiConsumer:
             await anyio.lowlevel.checkpoint_if_cancelled()  # raises; never yields otherwise
             message = self._consumer.try_pop()
             if message is not None:
-                self._pacer.found()
-                self._received += 1
                 self._fast_turns += 1
-                return message
+                return self._took(message)
         self._fast_turns = 0
         # The lock serves its callers in the order they called (it queues them
         # before any of them yields). Its only yield, once acquired, comes before
@@ -198,9 +200,7 @@ class AsyncMidiConsumer:
         while True:
             message = consumer.try_pop()
             if message is not None:
-                pacer.found()
-                self._received += 1
-                return message  # no checkpoint after the pop: a cancel cannot lose it
+                return self._took(message)  # no checkpoint after the pop: a cancel cannot lose it
             if consumer.is_finished():
                 raise anyio.EndOfStream
             if not waited:
