@@ -19,44 +19,38 @@
  *
  * try_pop and is_empty take no lock, make no system call, call no Python
  * code and allocate nothing: try_pop hands over the slot's own reference.
+ *
+ * The atomics are C11 <stdatomic.h>. A compiler without it fails to build
+ * this optional extension, and midibuffer uses its pure-Python core.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "_core.h"
+
+#include <stdatomic.h>
 #include <stdint.h>
 
-#if defined(__GNUC__) || defined(__clang__)
-#define LOAD_ACQUIRE(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
-#define LOAD_RELAXED(p) __atomic_load_n((p), __ATOMIC_RELAXED)
-#define STORE_RELEASE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
-#define STORE_RELAXED(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
-#else
-#error "midibuffer.buffer._ring needs GCC or Clang atomics; the pure-Python core is used instead"
-#endif
-
-/* Imported from midibuffer at module initialisation. */
-static PyObject *message_type;         /* midibuffer.data.message.MidiMessage */
-static PyObject *closed_endpoint_error; /* midibuffer.errors.ClosedEndpointError */
-static PyObject *not_a_message;        /* midibuffer.errors.not_a_message */
+#define LOAD_ACQUIRE(p) atomic_load_explicit((p), memory_order_acquire)
+#define LOAD_RELAXED(p) atomic_load_explicit((p), memory_order_relaxed)
+#define STORE_RELEASE(p, v) atomic_store_explicit((p), (v), memory_order_release)
+#define STORE_RELAXED(p, v) atomic_store_explicit((p), (v), memory_order_relaxed)
 
 /* ------------------------------------------------------------------ Ring */
 
 typedef struct {
     PyObject_HEAD
+    const CoreImports *imports; /* the module's state, alive as long as the ring's type */
     PyObject **slots;
     uint64_t mask; /* slot count - 1 */
     uint64_t capacity;
     /* Stored by the producer only. */
-    uint64_t write;     /* messages sent */
-    uint64_t dropped;   /* try_send calls that returned False */
-    uint64_t peak_fill; /* highest fill seen right after a send */
-    int producer_gone;  /* closed or deallocated */
+    _Atomic uint64_t write;     /* messages sent */
+    _Atomic uint64_t dropped;   /* try_send calls that returned False */
+    _Atomic uint64_t peak_fill; /* highest fill seen right after a send */
+    _Atomic int producer_gone;  /* closed or deallocated */
     char separate_cache_lines[64];
     /* Stored by the consumer only. */
-    uint64_t read;     /* messages popped */
-    int consumer_gone; /* closed or deallocated */
+    _Atomic uint64_t read;     /* messages popped */
+    _Atomic int consumer_gone; /* closed or deallocated */
 } Ring;
-
-static PyTypeObject RingType;
 
 static PyObject *
 ring_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
@@ -83,6 +77,7 @@ ring_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         PyMem_Free(slots);
         return NULL;
     }
+    self->imports = PyType_GetModuleState(type); /* Ring cannot be subclassed */
     self->slots = slots;
     self->mask = slot_count - 1;
     self->capacity = (uint64_t)capacity;
@@ -95,7 +90,7 @@ static int
 ring_clear(Ring *self)
 {
     uint64_t write = LOAD_ACQUIRE(&self->write);
-    for (uint64_t index = self->read; index != write; index++) {
+    for (uint64_t index = LOAD_RELAXED(&self->read); index != write; index++) {
         PyObject **slot = &self->slots[index & self->mask];
         PyObject *message = *slot;
         *slot = NULL;
@@ -108,8 +103,9 @@ ring_clear(Ring *self)
 static int
 ring_traverse(Ring *self, visitproc visit, void *arg)
 {
+    Py_VISIT(Py_TYPE(self));
     uint64_t write = LOAD_ACQUIRE(&self->write);
-    for (uint64_t index = self->read; index != write; index++) {
+    for (uint64_t index = LOAD_RELAXED(&self->read); index != write; index++) {
         Py_VISIT(self->slots[index & self->mask]);
     }
     return 0;
@@ -121,12 +117,12 @@ ring_dealloc(Ring *self)
     PyObject_GC_UnTrack(self);
     ring_clear(self);
     PyMem_Free(self->slots);
-    Py_TYPE(self)->tp_free((PyObject *)self);
+    free_instance((PyObject *)self);
 }
 
 /* A getter of one Ring field; fields another thread stores are loaded atomically. */
 #define RING_GETTER(name, value)                               \
-    static PyObject *ring_get_##name(Ring *self, void *closure) \
+    static PyObject *ring_get_##name(Ring *self, void *Py_UNUSED(closure)) \
     {                                                           \
         return (value);                                         \
     }
@@ -149,20 +145,24 @@ static PyGetSetDef ring_getset[] = {
     {"producer_gone", (getter)ring_get_producer_gone, NULL, "The producer closed or died.", NULL},
     {"consumer_gone", (getter)ring_get_consumer_gone, NULL, "The consumer closed or died.", NULL},
     {"empty", (getter)ring_get_empty, NULL, "No message is waiting.", NULL},
-    {NULL},
+    {0},
 };
 
-static PyTypeObject RingType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "midibuffer.buffer._ring.Ring",
-    .tp_doc = "Ring(capacity)\n--\n\nThe state both ends of a midi_buffer share.",
-    .tp_basicsize = sizeof(Ring),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_new = ring_new,
-    .tp_dealloc = (destructor)ring_dealloc,
-    .tp_traverse = (traverseproc)ring_traverse,
-    .tp_clear = (inquiry)ring_clear,
-    .tp_getset = ring_getset,
+static PyType_Slot ring_slots[] = {
+    {Py_tp_doc, "Ring(capacity)\n--\n\nThe state both ends of a midi_buffer share."},
+    {Py_tp_new, ring_new},
+    {Py_tp_dealloc, ring_dealloc},
+    {Py_tp_traverse, ring_traverse},
+    {Py_tp_clear, ring_clear},
+    {Py_tp_getset, ring_getset},
+    {0, NULL},
+};
+
+static PyType_Spec ring_spec = {
+    .name = "midibuffer.buffer._ring.Ring",
+    .basicsize = sizeof(Ring),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .slots = ring_slots,
 };
 
 /* ------------------------------------------------- The two endpoint cores */
@@ -170,14 +170,22 @@ static PyTypeObject RingType = {
 typedef struct {
     PyObject_HEAD
     Ring *ring;
-    int closed; /* stored by the owning thread only; read by it, and by repr() */
+    _Atomic int closed; /* stored by the owning thread only; read by it, and by repr() */
 } Endpoint;
+
+/* Is *value* a Ring (of any interpreter's instance of this module)? Ring
+ * cannot be subclassed, and only its type deallocates with ring_dealloc. */
+static int
+is_ring(PyObject *value)
+{
+    return Py_TYPE(value)->tp_dealloc == (destructor)ring_dealloc;
+}
 
 static PyObject *
 endpoint_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     if ((kwds != NULL && PyDict_GET_SIZE(kwds) != 0) || PyTuple_GET_SIZE(args) != 1 ||
-        !PyObject_TypeCheck(PyTuple_GET_ITEM(args, 0), &RingType)) {
+        !is_ring(PyTuple_GET_ITEM(args, 0))) {
         PyErr_Format(PyExc_TypeError, "%s cannot be created directly: use midi_buffer(capacity)",
                      type->tp_name);
         return NULL;
@@ -195,6 +203,7 @@ endpoint_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 static int
 endpoint_traverse(Endpoint *self, visitproc visit, void *arg)
 {
+    Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->ring);
     return 0;
 }
@@ -202,19 +211,18 @@ endpoint_traverse(Endpoint *self, visitproc visit, void *arg)
 static PyObject *
 closed_error(Endpoint *self)
 {
-    PyErr_Format(closed_endpoint_error, "this %s was closed", Py_TYPE(self)->tp_name);
-    return NULL;
+    return raise_closed(self->ring->imports, (PyObject *)self);
 }
 
 static PyObject *
-endpoint_get_ring(Endpoint *self, void *closure)
+endpoint_get_ring(Endpoint *self, void *Py_UNUSED(closure))
 {
     Py_INCREF(self->ring);
     return (PyObject *)self->ring;
 }
 
 static PyObject *
-endpoint_get_closed(Endpoint *self, void *closure)
+endpoint_get_closed(Endpoint *self, void *Py_UNUSED(closure))
 {
     return PyBool_FromLong(LOAD_RELAXED(&self->closed));
 }
@@ -222,7 +230,7 @@ endpoint_get_closed(Endpoint *self, void *closure)
 static PyGetSetDef endpoint_getset[] = {
     {"_ring", (getter)endpoint_get_ring, NULL, "The shared Ring.", NULL},
     {"_closed", (getter)endpoint_get_closed, NULL, "close() was called.", NULL},
-    {NULL},
+    {0},
 };
 
 /* Producer */
@@ -233,28 +241,23 @@ producer_dealloc(Endpoint *self)
     PyObject_GC_UnTrack(self);
     STORE_RELEASE(&self->ring->producer_gone, 1);
     Py_CLEAR(self->ring);
-    Py_TYPE(self)->tp_free((PyObject *)self);
+    free_instance((PyObject *)self);
 }
 
 static PyObject *
 producer_try_send(Endpoint *self, PyObject *message)
 {
-    if (!PyObject_TypeCheck(message, (PyTypeObject *)message_type)) {
-        PyObject *error = PyObject_CallOneArg(not_a_message, message);
-        if (error != NULL) {
-            PyErr_SetObject((PyObject *)Py_TYPE(error), error);
-            Py_DECREF(error);
-        }
-        return NULL;
+    Ring *ring = self->ring;
+    if (!PyObject_TypeCheck(message, ring->imports->message_type)) {
+        return raise_not_a_message(ring->imports, message);
     }
-    if (self->closed) {
+    if (LOAD_RELAXED(&self->closed)) {
         return closed_error(self);
     }
-    Ring *ring = self->ring;
-    uint64_t write = ring->write;
+    uint64_t write = LOAD_RELAXED(&ring->write);
     if (write - LOAD_ACQUIRE(&ring->read) >= ring->capacity ||
         LOAD_ACQUIRE(&ring->consumer_gone)) {
-        STORE_RELAXED(&ring->dropped, ring->dropped + 1);
+        STORE_RELAXED(&ring->dropped, LOAD_RELAXED(&ring->dropped) + 1);
         Py_RETURN_FALSE;
     }
     Py_INCREF(message);
@@ -262,20 +265,20 @@ producer_try_send(Endpoint *self, PyObject *message)
     STORE_RELEASE(&ring->write, write + 1); /* publish */
     /* The fill now: the consumer may have popped since the check above. */
     uint64_t fill = write + 1 - LOAD_ACQUIRE(&ring->read);
-    if (fill > ring->peak_fill) {
+    if (fill > LOAD_RELAXED(&ring->peak_fill)) {
         STORE_RELAXED(&ring->peak_fill, fill);
     }
     Py_RETURN_TRUE;
 }
 
 static PyObject *
-producer_is_full(Endpoint *self, PyObject *unused)
+producer_is_full(Endpoint *self, PyObject *Py_UNUSED(unused))
 {
-    if (self->closed) {
+    if (LOAD_RELAXED(&self->closed)) {
         return closed_error(self);
     }
     Ring *ring = self->ring;
-    if (ring->write - LOAD_ACQUIRE(&ring->read) >= ring->capacity ||
+    if (LOAD_RELAXED(&ring->write) - LOAD_ACQUIRE(&ring->read) >= ring->capacity ||
         LOAD_ACQUIRE(&ring->consumer_gone)) {
         Py_RETURN_TRUE;
     }
@@ -283,7 +286,7 @@ producer_is_full(Endpoint *self, PyObject *unused)
 }
 
 static PyObject *
-producer_close(Endpoint *self, PyObject *unused)
+producer_close(Endpoint *self, PyObject *Py_UNUSED(unused))
 {
     STORE_RELAXED(&self->closed, 1);
     STORE_RELEASE(&self->ring->producer_gone, 1);
@@ -317,20 +320,24 @@ static PyMethodDef producer_methods[] = {
     {"try_send", (PyCFunction)producer_try_send, METH_O, try_send_doc},
     {"is_full", (PyCFunction)producer_is_full, METH_NOARGS, is_full_doc},
     {"_close", (PyCFunction)producer_close, METH_NOARGS, "Mark this end closed; close() calls it."},
-    {NULL},
+    {0},
 };
 
-static PyTypeObject ProducerCoreType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "midibuffer.buffer._ring.ProducerCore",
-    .tp_doc = "ProducerCore(ring, /)\n--\n\nThe hot paths of MidiBufferProducer.",
-    .tp_basicsize = sizeof(Endpoint),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
-    .tp_new = endpoint_new,
-    .tp_dealloc = (destructor)producer_dealloc,
-    .tp_traverse = (traverseproc)endpoint_traverse,
-    .tp_methods = producer_methods,
-    .tp_getset = endpoint_getset,
+static PyType_Slot producer_slots[] = {
+    {Py_tp_doc, "ProducerCore(ring, /)\n--\n\nThe hot paths of MidiBufferProducer."},
+    {Py_tp_new, endpoint_new},
+    {Py_tp_dealloc, producer_dealloc},
+    {Py_tp_traverse, endpoint_traverse},
+    {Py_tp_methods, producer_methods},
+    {Py_tp_getset, endpoint_getset},
+    {0, NULL},
+};
+
+static PyType_Spec producer_spec = {
+    .name = "midibuffer.buffer._ring.ProducerCore",
+    .basicsize = sizeof(Endpoint),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .slots = producer_slots,
 };
 
 /* Consumer */
@@ -341,17 +348,17 @@ consumer_dealloc(Endpoint *self)
     PyObject_GC_UnTrack(self);
     STORE_RELEASE(&self->ring->consumer_gone, 1);
     Py_CLEAR(self->ring);
-    Py_TYPE(self)->tp_free((PyObject *)self);
+    free_instance((PyObject *)self);
 }
 
 static PyObject *
-consumer_try_pop(Endpoint *self, PyObject *unused)
+consumer_try_pop(Endpoint *self, PyObject *Py_UNUSED(unused))
 {
-    if (self->closed) {
+    if (LOAD_RELAXED(&self->closed)) {
         return closed_error(self);
     }
     Ring *ring = self->ring;
-    uint64_t read = ring->read;
+    uint64_t read = LOAD_RELAXED(&ring->read);
     if (read == LOAD_ACQUIRE(&ring->write)) {
         Py_RETURN_NONE;
     }
@@ -363,13 +370,13 @@ consumer_try_pop(Endpoint *self, PyObject *unused)
 }
 
 static PyObject *
-consumer_peek(Endpoint *self, PyObject *unused)
+consumer_peek(Endpoint *self, PyObject *Py_UNUSED(unused))
 {
-    if (self->closed) {
+    if (LOAD_RELAXED(&self->closed)) {
         return closed_error(self);
     }
     Ring *ring = self->ring;
-    uint64_t read = ring->read;
+    uint64_t read = LOAD_RELAXED(&ring->read);
     if (read == LOAD_ACQUIRE(&ring->write)) {
         Py_RETURN_NONE;
     }
@@ -377,19 +384,19 @@ consumer_peek(Endpoint *self, PyObject *unused)
 }
 
 static PyObject *
-consumer_is_empty(Endpoint *self, PyObject *unused)
+consumer_is_empty(Endpoint *self, PyObject *Py_UNUSED(unused))
 {
-    if (self->closed) {
+    if (LOAD_RELAXED(&self->closed)) {
         return closed_error(self);
     }
-    if (self->ring->read == LOAD_ACQUIRE(&self->ring->write)) {
+    if (LOAD_RELAXED(&self->ring->read) == LOAD_ACQUIRE(&self->ring->write)) {
         Py_RETURN_TRUE;
     }
     Py_RETURN_FALSE;
 }
 
 static PyObject *
-consumer_close(Endpoint *self, PyObject *unused)
+consumer_close(Endpoint *self, PyObject *Py_UNUSED(unused))
 {
     STORE_RELAXED(&self->closed, 1);
     STORE_RELEASE(&self->ring->consumer_gone, 1);
@@ -419,90 +426,88 @@ static PyMethodDef consumer_methods[] = {
     {"_peek", (PyCFunction)consumer_peek, METH_NOARGS,
      "The oldest message, left in the buffer, or None; drain_into uses it."},
     {"_close", (PyCFunction)consumer_close, METH_NOARGS, "Mark this end closed; close() calls it."},
-    {NULL},
+    {0},
 };
 
-static PyTypeObject ConsumerCoreType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "midibuffer.buffer._ring.ConsumerCore",
-    .tp_doc = "ConsumerCore(ring, /)\n--\n\nThe hot paths of MidiBufferConsumer.",
-    .tp_basicsize = sizeof(Endpoint),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
-    .tp_new = endpoint_new,
-    .tp_dealloc = (destructor)consumer_dealloc,
-    .tp_traverse = (traverseproc)endpoint_traverse,
-    .tp_methods = consumer_methods,
-    .tp_getset = endpoint_getset,
+static PyType_Slot consumer_slots[] = {
+    {Py_tp_doc, "ConsumerCore(ring, /)\n--\n\nThe hot paths of MidiBufferConsumer."},
+    {Py_tp_new, endpoint_new},
+    {Py_tp_dealloc, consumer_dealloc},
+    {Py_tp_traverse, endpoint_traverse},
+    {Py_tp_methods, consumer_methods},
+    {Py_tp_getset, endpoint_getset},
+    {0, NULL},
+};
+
+static PyType_Spec consumer_spec = {
+    .name = "midibuffer.buffer._ring.ConsumerCore",
+    .basicsize = sizeof(Endpoint),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .slots = consumer_slots,
 };
 
 /* ---------------------------------------------------------------- Module */
+
+static int
+ring_module_exec(PyObject *module)
+{
+    if (core_imports_load(PyModule_GetState(module)) < 0) {
+        return -1;
+    }
+    PyType_Spec *specs[] = {&ring_spec, &producer_spec, &consumer_spec};
+    for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
+        PyTypeObject *type = add_type(module, specs[i]);
+        if (type == NULL) {
+            return -1;
+        }
+        Py_DECREF(type); /* the module holds it */
+    }
+    return 0;
+}
+
+static int
+ring_module_traverse(PyObject *module, visitproc visit, void *arg)
+{
+    return core_imports_traverse(PyModule_GetState(module), visit, arg);
+}
+
+static int
+ring_module_clear(PyObject *module)
+{
+    core_imports_clear(PyModule_GetState(module));
+    return 0;
+}
+
+static void
+ring_module_free(void *module)
+{
+    ring_module_clear(module);
+}
+
+static PyModuleDef_Slot ring_module_slots[] = {
+    {Py_mod_exec, ring_module_exec},
+#ifdef Py_mod_multiple_interpreters
+    /* No process-global state: tested in an isolated subinterpreter (tests/test_build.py). */
+    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
+#endif
+    /* No Py_mod_gil slot: free-threaded CPython is untested (docs/support.md), so
+     * importing this there re-enables the GIL. */
+    {0, NULL},
+};
 
 static struct PyModuleDef ring_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "midibuffer.buffer._ring",
     .m_doc = "The C core of midi_buffer(); see midibuffer.buffer and docs/design.md.",
-    .m_size = -1,
+    .m_size = sizeof(CoreImports),
+    .m_slots = ring_module_slots,
+    .m_traverse = ring_module_traverse,
+    .m_clear = ring_module_clear,
+    .m_free = ring_module_free,
 };
-
-static PyObject *
-import_attribute(const char *module_name, const char *name)
-{
-    PyObject *module = PyImport_ImportModule(module_name);
-    if (module == NULL) {
-        return NULL;
-    }
-    PyObject *value = PyObject_GetAttrString(module, name);
-    Py_DECREF(module);
-    return value;
-}
 
 PyMODINIT_FUNC
 PyInit__ring(void)
 {
-    if (message_type == NULL) {
-        PyObject *message = import_attribute("midibuffer.data.message", "MidiMessage");
-        if (message == NULL) {
-            return NULL;
-        }
-        if (!PyType_Check(message)) {
-            Py_DECREF(message);
-            PyErr_SetString(PyExc_TypeError, "midibuffer.data.message.MidiMessage is not a class");
-            return NULL;
-        }
-        PyObject *closed = import_attribute("midibuffer.errors", "ClosedEndpointError");
-        if (closed == NULL) {
-            Py_DECREF(message);
-            return NULL;
-        }
-        PyObject *factory = import_attribute("midibuffer.errors", "not_a_message");
-        if (factory == NULL) {
-            Py_DECREF(message);
-            Py_DECREF(closed);
-            return NULL;
-        }
-        message_type = message;
-        closed_endpoint_error = closed;
-        not_a_message = factory;
-    }
-    if (PyType_Ready(&RingType) < 0 || PyType_Ready(&ProducerCoreType) < 0 ||
-        PyType_Ready(&ConsumerCoreType) < 0) {
-        return NULL;
-    }
-    PyObject *module = PyModule_Create(&ring_module);
-    if (module == NULL) {
-        return NULL;
-    }
-#ifdef Py_GIL_DISABLED
-    if (PyUnstable_Module_SetGIL(module, Py_MOD_GIL_NOT_USED) < 0) {
-        Py_DECREF(module);
-        return NULL;
-    }
-#endif
-    if (PyModule_AddObjectRef(module, "Ring", (PyObject *)&RingType) < 0 ||
-        PyModule_AddObjectRef(module, "ProducerCore", (PyObject *)&ProducerCoreType) < 0 ||
-        PyModule_AddObjectRef(module, "ConsumerCore", (PyObject *)&ConsumerCoreType) < 0) {
-        Py_DECREF(module);
-        return NULL;
-    }
-    return module;
+    return PyModuleDef_Init(&ring_module);
 }

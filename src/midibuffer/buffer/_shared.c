@@ -33,8 +33,8 @@
  * - The name in /dev/shm is unlinked as soon as no attach can still need it,
  *   and by any process that sees its peer gone, so none outlives its users.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "_core.h"
+
 #include <structmember.h> /* PyMemberDef, T_OBJECT_EX: where MidiMessage keeps its slots */
 
 #include <errno.h>
@@ -131,18 +131,21 @@ now_ns(void)
     return (uint64_t)now.tv_sec * 1000000000ULL + (uint64_t)now.tv_nsec;
 }
 
-/* Imported from midibuffer at module initialisation. */
-static PyTypeObject *message_type;     /* MidiMessage */
-static Py_ssize_t data_offset;         /* where MidiMessage keeps _data */
-static Py_ssize_t time_offset;         /* where MidiMessage keeps _time */
-static PyObject *closed_endpoint_error;
-static PyObject *endpoint_in_use_error;
-static PyObject *midibuffer_error;
-static PyObject *not_a_message;
-static int lengths[256]; /* status byte -> message length; 0 variable (SysEx); -1 undefined */
-static uint32_t max_sysex;
+/* One module instance's state (one per interpreter that imports it): what it
+ * imported from midibuffer, and what it derived from that. */
+typedef struct {
+    CoreImports core;
+    PyTypeObject *ring_type; /* SharedRing, which attach() makes */
+    PyObject *endpoint_in_use_error;
+    PyObject *midibuffer_error;
+    Py_ssize_t data_offset; /* where MidiMessage keeps _data */
+    Py_ssize_t time_offset; /* where MidiMessage keeps _time */
+    int lengths[256];       /* status byte -> message length; 0 variable (SysEx); -1 undefined */
+    uint32_t max_sysex;
+} State;
 
-/* Bumped in a forked child: an end object made before the fork is inherited. */
+/* The only process-global state: what a fork does concerns every interpreter.
+ * Bumped in a forked child: an end object made before the fork is inherited. */
 static _Atomic uint64_t fork_generation;
 /* Bumped in the parent at each fork: an end may live on in a child. */
 static _Atomic uint64_t forks_made;
@@ -163,6 +166,7 @@ after_fork_in_parent(void)
 
 typedef struct {
     PyObject_HEAD
+    const State *state; /* the module's, alive as long as the ring's type */
     Header *header;
     uint64_t size;
     uint32_t capacity;   /* local copies of the geometry: never re-read */
@@ -176,8 +180,6 @@ typedef struct {
     _Atomic int gone[2]; /* latched by a watcher: that side closed or died */
 } SharedRing;
 
-static PyTypeObject SharedRingType;
-
 static void
 ring_unlink(SharedRing *ring)
 {
@@ -189,14 +191,15 @@ ring_unlink(SharedRing *ring)
 
 /* The geometry comes from the caller's checked copy, never from the segment. */
 static PyObject *
-ring_alloc(const char *name, Header *header, uint64_t size, uint32_t capacity,
+ring_alloc(const State *state, const char *name, Header *header, uint64_t size, uint32_t capacity,
            uint32_t slot_count, int attach_kind)
 {
-    SharedRing *ring = PyObject_New(SharedRing, &SharedRingType);
+    SharedRing *ring = PyObject_New(SharedRing, state->ring_type);
     if (ring == NULL) {
         munmap(header, size);
         return NULL;
     }
+    ring->state = state;
     ring->header = header;
     ring->size = size;
     ring->capacity = capacity;
@@ -264,11 +267,11 @@ ring_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     header->sysex_size = SYSEX_AREA;
     header->size = size;
     atomic_store(&header->originals, 2);
-    PyObject *ring = ring_alloc(name, header, size, (uint32_t)capacity, slot_count, -1);
+    PyObject *ring = ring_alloc(PyType_GetModuleState(type), name, header, size,
+                                (uint32_t)capacity, slot_count, -1); /* SharedRing has no subclass */
     if (ring == NULL) {
         shm_unlink(name);
     }
-    (void)type;
     return ring;
 }
 
@@ -284,13 +287,13 @@ ring_dealloc(SharedRing *self)
     if (self->header != NULL) {
         munmap(self->header, self->size);
     }
-    PyObject_Free(self);
+    free_instance((PyObject *)self);
 }
 
 static PyObject *
-in_use_error(const char *what)
+in_use_error(const State *state, const char *what)
 {
-    PyErr_Format(endpoint_in_use_error, "%s", what);
+    PyErr_Format(state->endpoint_in_use_error, "%s", what);
     return NULL;
 }
 
@@ -303,6 +306,7 @@ shared_attach(PyObject *module, PyObject *args)
     if (!PyArg_ParseTuple(args, "si:attach", &name, &kind)) {
         return NULL;
     }
+    const State *state = PyModule_GetState(module);
     if ((kind != PRODUCER && kind != CONSUMER) || strlen(name) >= 64 || name[0] != '/') {
         PyErr_SetString(PyExc_ValueError, "not a shared midibuffer end");
         return NULL;
@@ -310,7 +314,7 @@ shared_attach(PyObject *module, PyObject *args)
     int fd = shm_open(name, O_RDWR, 0);
     if (fd < 0) {
         if (errno == ENOENT) {
-            PyErr_Format(midibuffer_error,
+            PyErr_Format(state->midibuffer_error,
                          "the shared buffer %s no longer exists: its other end is gone, or "
                          "this end was already attached in a process",
                          name);
@@ -327,7 +331,7 @@ shared_attach(PyObject *module, PyObject *args)
     uint64_t size = (uint64_t)info.st_size;
     if (size < sizeof(Header) || size > segment_size(2 * MAX_SHARED_CAPACITY)) {
         close(fd);
-        PyErr_Format(midibuffer_error, "%s is not a shared midibuffer (its size)", name);
+        PyErr_Format(state->midibuffer_error, "%s is not a shared midibuffer (its size)", name);
         return NULL;
     }
     Header *header = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -341,14 +345,14 @@ shared_attach(PyObject *module, PyObject *args)
         (slot_count & (slot_count - 1)) != 0 || header->sysex_size != SYSEX_AREA ||
         header->size != size || segment_size(slot_count) != size) {
         munmap(header, size);
-        PyErr_Format(midibuffer_error, "%s is not a shared midibuffer of this version", name);
+        PyErr_Format(state->midibuffer_error, "%s is not a shared midibuffer of this version", name);
         return NULL;
     }
-    return ring_alloc(name, header, size, capacity, slot_count, kind);
+    return ring_alloc(state, name, header, size, capacity, slot_count, kind);
 }
 
 #define RING_GETTER(name, value)                                     \
-    static PyObject *ring_get_##name(SharedRing *self, void *closure) \
+    static PyObject *ring_get_##name(SharedRing *self, void *Py_UNUSED(closure)) \
     {                                                                 \
         Header *h = self->header;                                     \
         (void)h;                                                      \
@@ -361,7 +365,7 @@ RING_GETTER(popped, PyLong_FromUnsignedLongLong(atomic_load(&h->read)))
 RING_GETTER(dropped, PyLong_FromUnsignedLongLong(atomic_load_explicit(&h->dropped,
                                                                       memory_order_relaxed)))
 static PyObject *
-ring_get_peak_fill(SharedRing *self, void *closure)
+ring_get_peak_fill(SharedRing *self, void *Py_UNUSED(closure))
 {
     uint64_t peak = atomic_load_explicit(&self->header->peak_fill, memory_order_relaxed);
     return PyLong_FromUnsignedLongLong(peak > self->capacity ? self->capacity : peak);
@@ -383,12 +387,12 @@ static PyGetSetDef ring_getset[] = {
     {"consumer_gone", (getter)ring_get_consumer_gone, NULL, "The consumer closed or died.", NULL},
     {"empty", (getter)ring_get_empty, NULL, "No message is waiting.", NULL},
     {"name", (getter)ring_get_name, NULL, "The segment's name in /dev/shm.", NULL},
-    {NULL},
+    {0},
 };
 
 /* unlink(): remove the name now (a pickled end that will never attach). */
 static PyObject *
-ring_unlink_method(SharedRing *self, PyObject *unused)
+ring_unlink_method(SharedRing *self, PyObject *Py_UNUSED(unused))
 {
     ring_unlink(self);
     Py_RETURN_NONE;
@@ -398,19 +402,23 @@ static PyMethodDef ring_methods[] = {
     {"unlink", (PyCFunction)ring_unlink_method, METH_NOARGS,
      "Remove the segment's name from /dev/shm now: no end can attach any more. "
      "The mappings stay valid."},
-    {NULL},
+    {0},
 };
 
-static PyTypeObject SharedRingType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "midibuffer.buffer._shared.SharedRing",
-    .tp_doc = "SharedRing(capacity)\n--\n\nA shared-memory segment both ends map.",
-    .tp_basicsize = sizeof(SharedRing),
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_new = ring_new,
-    .tp_dealloc = (destructor)ring_dealloc,
-    .tp_methods = ring_methods,
-    .tp_getset = ring_getset,
+static PyType_Slot ring_slots[] = {
+    {Py_tp_doc, "SharedRing(capacity)\n--\n\nA shared-memory segment both ends map."},
+    {Py_tp_new, ring_new},
+    {Py_tp_dealloc, ring_dealloc},
+    {Py_tp_methods, ring_methods},
+    {Py_tp_getset, ring_getset},
+    {0, NULL},
+};
+
+static PyType_Spec ring_spec = {
+    .name = "midibuffer.buffer._shared.SharedRing",
+    .basicsize = sizeof(SharedRing),
+    .flags = Py_TPFLAGS_DEFAULT,
+    .slots = ring_slots,
 };
 
 /* ------------------------------------------------------------- The ends */
@@ -437,9 +445,6 @@ typedef struct {
     int taken;        /* take_side succeeded: release_side has something to give up */
     uint64_t forks_at_take; /* forks_made when this process took the side */
 } SharedEnd;
-
-static PyTypeObject ProducerCoreType;
-static PyTypeObject ConsumerCoreType;
 
 /* Is the process *pid* gone? Only ever asked by the heartbeat thread. */
 static int
@@ -594,7 +599,8 @@ load_counters(SharedEnd *self)
     uint64_t write = atomic_load(&h->write), read = atomic_load(&h->read);
     uint64_t sysex_write = atomic_load(&h->sysex_write), sysex_read = atomic_load(&h->sysex_read);
     if (write - read > self->ring->capacity || sysex_write - sysex_read > SYSEX_AREA) {
-        PyErr_SetString(midibuffer_error, "the shared buffer's segment is corrupted");
+        PyErr_SetString(self->ring->state->midibuffer_error,
+                        "the shared buffer's segment is corrupted");
         return -1;
     }
     self->count = self->kind == PRODUCER ? write : read;
@@ -602,12 +608,19 @@ load_counters(SharedEnd *self)
     return 0;
 }
 
-static PyObject *
-end_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+/* Is *value* a SharedRing (of any interpreter's instance of this module)? It
+ * cannot be subclassed, and only its type deallocates with ring_dealloc. */
+static int
+is_ring(PyObject *value)
 {
-    int kind = PyType_IsSubtype(type, &ProducerCoreType) ? PRODUCER : CONSUMER;
+    return Py_TYPE(value)->tp_dealloc == (destructor)ring_dealloc;
+}
+
+static PyObject *
+end_new(PyTypeObject *type, PyObject *args, PyObject *kwds, int kind)
+{
     if ((kwds != NULL && PyDict_GET_SIZE(kwds) != 0) || PyTuple_GET_SIZE(args) != 1 ||
-        !PyObject_TypeCheck(PyTuple_GET_ITEM(args, 0), &SharedRingType)) {
+        !is_ring(PyTuple_GET_ITEM(args, 0))) {
         PyErr_Format(PyExc_TypeError,
                      "%s cannot be created directly: use shared_midi_buffer(capacity)",
                      type->tp_name);
@@ -639,6 +652,18 @@ end_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         unlink_if_unneeded(ring);
     }
     return (PyObject *)self;
+}
+
+static PyObject *
+producer_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    return end_new(type, args, kwds, PRODUCER);
+}
+
+static PyObject *
+consumer_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    return end_new(type, args, kwds, CONSUMER);
 }
 
 /* Give the side up in this process: closed (for good), or only let go of. */
@@ -679,12 +704,13 @@ end_dealloc(SharedEnd *self)
     }
     Py_CLEAR(self->peeked);
     Py_CLEAR(self->ring);
-    Py_TYPE(self)->tp_free((PyObject *)self);
+    free_instance((PyObject *)self);
 }
 
 static int
 end_traverse(SharedEnd *self, visitproc visit, void *arg)
 {
+    Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->ring);
     Py_VISIT(self->peeked);
     return 0;
@@ -693,8 +719,7 @@ end_traverse(SharedEnd *self, visitproc visit, void *arg)
 static PyObject *
 closed_error(SharedEnd *self)
 {
-    PyErr_Format(closed_endpoint_error, "this %s was closed", Py_TYPE(self)->tp_name);
-    return NULL;
+    return raise_closed(&self->ring->state->core, (PyObject *)self);
 }
 
 /* Used after a fork: this process inherited the end; it takes the side now. */
@@ -708,7 +733,8 @@ adopt_after_fork(SharedEnd *self)
         return -1;
     }
     if (self->moving || atomic_load(&side->owner) != self->token) {
-        in_use_error("this end was attached in another process, which owns it now");
+        in_use_error(self->ring->state,
+                     "this end was attached in another process, which owns it now");
         return -1;
     }
     Py_CLEAR(self->peeked);
@@ -734,7 +760,8 @@ usable(SharedEnd *self)
     }
     if (self->moving || atomic_load_explicit(&self->ring->header->side[self->kind].owner,
                                              memory_order_relaxed) != self->token) {
-        in_use_error("this end was attached in another process, which owns it now: "
+        in_use_error(self->ring->state,
+                     "this end was attached in another process, which owns it now: "
                      "one process per end");
         return -1;
     }
@@ -742,13 +769,13 @@ usable(SharedEnd *self)
 }
 
 static PyObject *
-end_get_ring(SharedEnd *self, void *closure)
+end_get_ring(SharedEnd *self, void *Py_UNUSED(closure))
 {
     return Py_NewRef((PyObject *)self->ring);
 }
 
 static PyObject *
-end_get_closed(SharedEnd *self, void *closure)
+end_get_closed(SharedEnd *self, void *Py_UNUSED(closure))
 {
     return PyBool_FromLong(self->closed);
 }
@@ -756,11 +783,11 @@ end_get_closed(SharedEnd *self, void *closure)
 static PyGetSetDef end_getset[] = {
     {"_ring", (getter)end_get_ring, NULL, "The SharedRing.", NULL},
     {"_closed", (getter)end_get_closed, NULL, "close() was called.", NULL},
-    {NULL},
+    {0},
 };
 
 static PyObject *
-end_close(SharedEnd *self, PyObject *unused)
+end_close(SharedEnd *self, PyObject *Py_UNUSED(unused))
 {
     if (!self->closed) {
         self->closed = 1;
@@ -771,7 +798,7 @@ end_close(SharedEnd *self, PyObject *unused)
 
 /* _move(): this end is being pickled to another process: (name, kind). */
 static PyObject *
-end_move(SharedEnd *self, PyObject *unused)
+end_move(SharedEnd *self, PyObject *Py_UNUSED(unused))
 {
     if (usable(self) < 0) {
         return NULL;
@@ -790,31 +817,28 @@ end_move(SharedEnd *self, PyObject *unused)
 static PyObject *
 producer_try_send(SharedEnd *self, PyObject *message)
 {
-    if (!PyObject_TypeCheck(message, message_type)) {
-        PyObject *error = PyObject_CallOneArg(not_a_message, message);
-        if (error != NULL) {
-            PyErr_SetObject((PyObject *)Py_TYPE(error), error);
-            Py_DECREF(error);
-        }
-        return NULL;
+    SharedRing *ring = self->ring;
+    const State *state = ring->state;
+    if (!PyObject_TypeCheck(message, state->core.message_type)) {
+        return raise_not_a_message(&state->core, message);
     }
     if (usable(self) < 0) {
         return NULL;
     }
-    SharedRing *ring = self->ring;
     Header *h = ring->header;
     uint64_t write = self->count;
     uint64_t read = atomic_load_explicit(&h->read, memory_order_acquire);
     if (read > write || write - read > ring->capacity) {
-        PyErr_SetString(midibuffer_error, "the shared buffer's segment is corrupted (read index)");
+        PyErr_SetString(state->midibuffer_error,
+                        "the shared buffer's segment is corrupted (read index)");
         return NULL;
     }
-    PyObject *data = *(PyObject **)((char *)message + data_offset);
-    PyObject *time = *(PyObject **)((char *)message + time_offset);
+    PyObject *data = *(PyObject **)((char *)message + state->data_offset);
+    PyObject *time = *(PyObject **)((char *)message + state->time_offset);
     /* A MidiMessage made without its constructor (object.__new__) has empty
      * slots: refuse it rather than read them. */
     if (data == NULL || !PyBytes_CheckExact(data) || PyBytes_GET_SIZE(data) < 1 ||
-        PyBytes_GET_SIZE(data) > (Py_ssize_t)max_sysex || time == NULL ||
+        PyBytes_GET_SIZE(data) > (Py_ssize_t)state->max_sysex || time == NULL ||
         (time != Py_None && !PyFloat_CheckExact(time))) {
         PyErr_SetString(PyExc_TypeError, "this MidiMessage was not made by its constructor");
         return NULL;
@@ -838,7 +862,7 @@ producer_try_send(SharedEnd *self, PyObject *message)
     else {
         uint64_t freed = atomic_load_explicit(&h->sysex_read, memory_order_acquire);
         if (freed > sysex || sysex - freed > SYSEX_AREA) {
-            PyErr_SetString(midibuffer_error,
+            PyErr_SetString(state->midibuffer_error,
                             "the shared buffer's segment is corrupted (SysEx index)");
             return NULL;
         }
@@ -871,7 +895,7 @@ drop:
 }
 
 static PyObject *
-producer_is_full(SharedEnd *self, PyObject *unused)
+producer_is_full(SharedEnd *self, PyObject *Py_UNUSED(unused))
 {
     if (usable(self) < 0) {
         return NULL;
@@ -886,15 +910,15 @@ producer_is_full(SharedEnd *self, PyObject *unused)
 /* ------------------------------------------------------------ Consumer */
 
 static int
-valid_message(const uint8_t *bytes, uint32_t length)
+valid_message(const State *state, const uint8_t *bytes, uint32_t length)
 {
-    int expected = lengths[bytes[0]];
+    int expected = state->lengths[bytes[0]];
     uint32_t end = length;
     if (expected < 0) {
         return 0;
     }
     if (expected == 0) {
-        if (length < 2 || length > max_sysex || bytes[length - 1] != 0xF7) {
+        if (length < 2 || length > state->max_sysex || bytes[length - 1] != 0xF7) {
             return 0;
         }
         end = length - 1;
@@ -911,9 +935,9 @@ valid_message(const uint8_t *bytes, uint32_t length)
 }
 
 static PyObject *
-corrupted(const char *what)
+corrupted(const State *state, const char *what)
 {
-    PyErr_Format(midibuffer_error, "the shared buffer's segment is corrupted (%s)", what);
+    PyErr_Format(state->midibuffer_error, "the shared buffer's segment is corrupted (%s)", what);
     return NULL;
 }
 
@@ -925,6 +949,7 @@ static PyObject *
 decode(SharedEnd *self, uint64_t *sysex_end, int *skip)
 {
     SharedRing *ring = self->ring;
+    const State *state = ring->state;
     Header *h = ring->header;
     uint64_t read = self->count;
     uint64_t write = atomic_load_explicit(&h->write, memory_order_acquire);
@@ -934,7 +959,7 @@ decode(SharedEnd *self, uint64_t *sysex_end, int *skip)
         return NULL;
     }
     if (write - read > ring->capacity) {
-        return corrupted("write index");
+        return corrupted(state, "write index");
     }
     /* One private copy, read once (volatile: the compiler may not read the
      * shared slot again later), and only that copy is checked and used. */
@@ -952,11 +977,11 @@ decode(SharedEnd *self, uint64_t *sysex_end, int *skip)
         slot.data.position = shared->data.position;
     }
     *skip = 1;
-    if (slot.length == 0 || slot.length > max_sysex) {
-        return corrupted("message length");
+    if (slot.length == 0 || slot.length > state->max_sysex) {
+        return corrupted(state, "message length");
     }
     if (slot.flags & ~1u || ((slot.flags & 1u) && !isfinite(slot.time))) {
-        return corrupted("message time");
+        return corrupted(state, "message time");
     }
     PyObject *data;
     if (slot.length <= INLINE_BYTES) {
@@ -967,7 +992,7 @@ decode(SharedEnd *self, uint64_t *sysex_end, int *skip)
         uint64_t written = atomic_load_explicit(&h->sysex_write, memory_order_acquire);
         if (start < freed || start - freed > SYSEX_AREA || written < start + slot.length ||
             written - freed > SYSEX_AREA || (start & ring->sysex_mask) + slot.length > SYSEX_AREA) {
-            return corrupted("SysEx position");
+            return corrupted(state, "SysEx position");
         }
         const char *area =
             (const char *)h + sizeof(Header) + (size_t)(ring->slot_mask + 1) * sizeof(Slot);
@@ -978,9 +1003,9 @@ decode(SharedEnd *self, uint64_t *sysex_end, int *skip)
         *skip = 0;
         return NULL;
     }
-    if (!valid_message((const uint8_t *)PyBytes_AS_STRING(data), slot.length)) {
+    if (!valid_message(state, (const uint8_t *)PyBytes_AS_STRING(data), slot.length)) {
         Py_DECREF(data);
-        return corrupted("not a valid MIDI message");
+        return corrupted(state, "not a valid MIDI message");
     }
     PyObject *time = Py_None;
     if (slot.flags & 1u) {
@@ -994,6 +1019,7 @@ decode(SharedEnd *self, uint64_t *sysex_end, int *skip)
     else {
         Py_INCREF(time);
     }
+    PyTypeObject *message_type = state->core.message_type;
     PyObject *message = message_type->tp_alloc(message_type, 0);
     if (message == NULL) {
         Py_DECREF(data);
@@ -1001,8 +1027,8 @@ decode(SharedEnd *self, uint64_t *sysex_end, int *skip)
         *skip = 0;
         return NULL;
     }
-    *(PyObject **)((char *)message + data_offset) = data; /* the references move in */
-    *(PyObject **)((char *)message + time_offset) = time;
+    *(PyObject **)((char *)message + state->data_offset) = data; /* the references move in */
+    *(PyObject **)((char *)message + state->time_offset) = time;
     *skip = 0;
     return message;
 }
@@ -1057,19 +1083,19 @@ consumer_take(SharedEnd *self, int pop)
 }
 
 static PyObject *
-consumer_try_pop(SharedEnd *self, PyObject *unused)
+consumer_try_pop(SharedEnd *self, PyObject *Py_UNUSED(unused))
 {
     return consumer_take(self, 1);
 }
 
 static PyObject *
-consumer_peek(SharedEnd *self, PyObject *unused)
+consumer_peek(SharedEnd *self, PyObject *Py_UNUSED(unused))
 {
     return consumer_take(self, 0);
 }
 
 static PyObject *
-consumer_is_empty(SharedEnd *self, PyObject *unused)
+consumer_is_empty(SharedEnd *self, PyObject *Py_UNUSED(unused))
 {
     if (usable(self) < 0) {
         return NULL;
@@ -1118,7 +1144,7 @@ static PyMethodDef producer_methods[] = {
     {"is_full", (PyCFunction)producer_is_full, METH_NOARGS, is_full_doc},
     {"_close", (PyCFunction)end_close, METH_NOARGS, "Mark this end closed; close() calls it."},
     {"_move", (PyCFunction)end_move, METH_NOARGS, "(name, kind) for pickling to a process."},
-    {NULL},
+    {0},
 };
 
 static PyMethodDef consumer_methods[] = {
@@ -1128,33 +1154,41 @@ static PyMethodDef consumer_methods[] = {
      "The oldest message, left in the buffer, or None; drain_into uses it."},
     {"_close", (PyCFunction)end_close, METH_NOARGS, "Mark this end closed; close() calls it."},
     {"_move", (PyCFunction)end_move, METH_NOARGS, "(name, kind) for pickling to a process."},
-    {NULL},
+    {0},
 };
 
-static PyTypeObject ProducerCoreType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "midibuffer.buffer._shared.ProducerCore",
-    .tp_doc = "ProducerCore(ring, /)\n--\n\nThe hot paths of SharedMidiBufferProducer.",
-    .tp_basicsize = sizeof(SharedEnd),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
-    .tp_new = end_new,
-    .tp_dealloc = (destructor)end_dealloc,
-    .tp_traverse = (traverseproc)end_traverse,
-    .tp_methods = producer_methods,
-    .tp_getset = end_getset,
+static PyType_Slot producer_slots[] = {
+    {Py_tp_doc, "ProducerCore(ring, /)\n--\n\nThe hot paths of SharedMidiBufferProducer."},
+    {Py_tp_new, producer_new},
+    {Py_tp_dealloc, end_dealloc},
+    {Py_tp_traverse, end_traverse},
+    {Py_tp_methods, producer_methods},
+    {Py_tp_getset, end_getset},
+    {0, NULL},
 };
 
-static PyTypeObject ConsumerCoreType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "midibuffer.buffer._shared.ConsumerCore",
-    .tp_doc = "ConsumerCore(ring, /)\n--\n\nThe hot paths of SharedMidiBufferConsumer.",
-    .tp_basicsize = sizeof(SharedEnd),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
-    .tp_new = end_new,
-    .tp_dealloc = (destructor)end_dealloc,
-    .tp_traverse = (traverseproc)end_traverse,
-    .tp_methods = consumer_methods,
-    .tp_getset = end_getset,
+static PyType_Spec producer_spec = {
+    .name = "midibuffer.buffer._shared.ProducerCore",
+    .basicsize = sizeof(SharedEnd),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .slots = producer_slots,
+};
+
+static PyType_Slot consumer_slots[] = {
+    {Py_tp_doc, "ConsumerCore(ring, /)\n--\n\nThe hot paths of SharedMidiBufferConsumer."},
+    {Py_tp_new, consumer_new},
+    {Py_tp_dealloc, end_dealloc},
+    {Py_tp_traverse, end_traverse},
+    {Py_tp_methods, consumer_methods},
+    {Py_tp_getset, end_getset},
+    {0, NULL},
+};
+
+static PyType_Spec consumer_spec = {
+    .name = "midibuffer.buffer._shared.ConsumerCore",
+    .basicsize = sizeof(SharedEnd),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .slots = consumer_slots,
 };
 
 /* -------------------------------------------------------------- Module */
@@ -1162,29 +1196,8 @@ static PyTypeObject ConsumerCoreType = {
 static PyMethodDef module_methods[] = {
     {"attach", shared_attach, METH_VARARGS,
      "attach(name, kind, /)\n--\n\nMap the shared segment *name* here, for side *kind*."},
-    {NULL},
+    {0},
 };
-
-static struct PyModuleDef shared_module = {
-    PyModuleDef_HEAD_INIT,
-    .m_name = "midibuffer.buffer._shared",
-    .m_doc = "The C core of shared_midi_buffer(); see midibuffer.buffer.shared and "
-             "docs/design.md.",
-    .m_size = -1,
-    .m_methods = module_methods,
-};
-
-static PyObject *
-import_attribute(const char *module_name, const char *name)
-{
-    PyObject *module = PyImport_ImportModule(module_name);
-    if (module == NULL) {
-        return NULL;
-    }
-    PyObject *value = PyObject_GetAttrString(module, name);
-    Py_DECREF(module);
-    return value;
-}
 
 /* Where MidiMessage's slot *name* lives in its objects. */
 static Py_ssize_t
@@ -1205,7 +1218,7 @@ slot_offset(PyTypeObject *type, const char *name)
 
 /* The status byte table, from the one specification (midibuffer.data.spec). */
 static int
-load_lengths(void)
+load_lengths(State *state)
 {
     PyObject *specs = import_attribute("midibuffer.data.spec", "SPECS");
     PyObject *maximum = import_attribute("midibuffer.data.spec", "MAX_SYSEX_BYTES");
@@ -1214,7 +1227,7 @@ load_lengths(void)
         goto done;
     }
     for (int status = 0; status < 256; status++) {
-        lengths[status] = -1;
+        state->lengths[status] = -1;
     }
     PyObject *key, *spec;
     Py_ssize_t position = 0;
@@ -1230,14 +1243,14 @@ load_lengths(void)
             PyErr_SetString(PyExc_ValueError, "unexpected MIDI specification table");
             goto done;
         }
-        lengths[status] = (int)value;
+        state->lengths[status] = (int)value;
     }
     long limit = PyLong_AsLong(maximum);
     if (limit < 2 || limit > (long)SYSEX_AREA / 2) {
         PyErr_SetString(PyExc_ValueError, "MAX_SYSEX_BYTES does not fit the SysEx area");
         goto done;
     }
-    max_sysex = (uint32_t)limit;
+    state->max_sysex = (uint32_t)limit;
     result = 0;
 done:
     Py_XDECREF(specs);
@@ -1245,52 +1258,104 @@ done:
     return result;
 }
 
+static pthread_once_t fork_handlers_once = PTHREAD_ONCE_INIT;
+
+static void
+register_fork_handlers(void)
+{
+    pthread_atfork(NULL, after_fork_in_parent, after_fork_in_child);
+}
+
+static int
+shared_module_exec(PyObject *module)
+{
+    State *state = PyModule_GetState(module);
+    if (core_imports_load(&state->core) < 0) {
+        return -1;
+    }
+    state->data_offset = slot_offset(state->core.message_type, "_data");
+    state->time_offset = slot_offset(state->core.message_type, "_time");
+    if (state->data_offset < 0 || state->time_offset < 0 || load_lengths(state) < 0) {
+        return -1;
+    }
+    state->endpoint_in_use_error = import_attribute("midibuffer.errors", "EndpointInUseError");
+    state->midibuffer_error = import_attribute("midibuffer.errors", "MidiBufferError");
+    if (state->endpoint_in_use_error == NULL || state->midibuffer_error == NULL) {
+        return -1;
+    }
+    state->ring_type = add_type(module, &ring_spec);
+    if (state->ring_type == NULL) {
+        return -1;
+    }
+    PyType_Spec *ends[] = {&producer_spec, &consumer_spec};
+    for (size_t i = 0; i < sizeof(ends) / sizeof(ends[0]); i++) {
+        PyTypeObject *type = add_type(module, ends[i]);
+        if (type == NULL) {
+            return -1;
+        }
+        Py_DECREF(type); /* the module holds it */
+    }
+    if (PyModule_AddIntConstant(module, "PRODUCER", PRODUCER) < 0 ||
+        PyModule_AddIntConstant(module, "CONSUMER", CONSUMER) < 0) {
+        return -1;
+    }
+    pthread_once(&fork_handlers_once, register_fork_handlers);
+    return 0;
+}
+
+static int
+shared_module_traverse(PyObject *module, visitproc visit, void *arg)
+{
+    State *state = PyModule_GetState(module);
+    Py_VISIT(state->ring_type);
+    Py_VISIT(state->endpoint_in_use_error);
+    Py_VISIT(state->midibuffer_error);
+    return core_imports_traverse(&state->core, visit, arg);
+}
+
+static int
+shared_module_clear(PyObject *module)
+{
+    State *state = PyModule_GetState(module);
+    Py_CLEAR(state->ring_type);
+    Py_CLEAR(state->endpoint_in_use_error);
+    Py_CLEAR(state->midibuffer_error);
+    core_imports_clear(&state->core);
+    return 0;
+}
+
+static void
+shared_module_free(void *module)
+{
+    shared_module_clear(module);
+}
+
+static PyModuleDef_Slot shared_module_slots[] = {
+    {Py_mod_exec, shared_module_exec},
+#ifdef Py_mod_multiple_interpreters
+    /* Per-interpreter state only: tested in an isolated subinterpreter (tests/test_build.py). */
+    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
+#endif
+    /* No Py_mod_gil slot: free-threaded CPython is untested (docs/support.md), so
+     * importing this there re-enables the GIL. */
+    {0, NULL},
+};
+
+static struct PyModuleDef shared_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "midibuffer.buffer._shared",
+    .m_doc = "The C core of shared_midi_buffer(); see midibuffer.buffer.shared and "
+             "docs/design.md.",
+    .m_size = sizeof(State),
+    .m_methods = module_methods,
+    .m_slots = shared_module_slots,
+    .m_traverse = shared_module_traverse,
+    .m_clear = shared_module_clear,
+    .m_free = shared_module_free,
+};
+
 PyMODINIT_FUNC
 PyInit__shared(void)
 {
-    if (message_type == NULL) {
-        PyObject *message = import_attribute("midibuffer.data.message", "MidiMessage");
-        if (message == NULL) {
-            return NULL;
-        }
-        if (!PyType_Check(message)) {
-            Py_DECREF(message);
-            PyErr_SetString(PyExc_TypeError, "MidiMessage is not a class");
-            return NULL;
-        }
-        data_offset = slot_offset((PyTypeObject *)message, "_data");
-        time_offset = slot_offset((PyTypeObject *)message, "_time");
-        if (data_offset < 0 || time_offset < 0 || load_lengths() < 0) {
-            Py_DECREF(message);
-            return NULL;
-        }
-        closed_endpoint_error = import_attribute("midibuffer.errors", "ClosedEndpointError");
-        endpoint_in_use_error = import_attribute("midibuffer.errors", "EndpointInUseError");
-        midibuffer_error = import_attribute("midibuffer.errors", "MidiBufferError");
-        not_a_message = import_attribute("midibuffer.errors", "not_a_message");
-        if (closed_endpoint_error == NULL || endpoint_in_use_error == NULL ||
-            midibuffer_error == NULL || not_a_message == NULL) {
-            Py_DECREF(message);
-            return NULL;
-        }
-        message_type = (PyTypeObject *)message;
-        pthread_atfork(NULL, after_fork_in_parent, after_fork_in_child);
-    }
-    if (PyType_Ready(&SharedRingType) < 0 || PyType_Ready(&ProducerCoreType) < 0 ||
-        PyType_Ready(&ConsumerCoreType) < 0) {
-        return NULL;
-    }
-    PyObject *module = PyModule_Create(&shared_module);
-    if (module == NULL) {
-        return NULL;
-    }
-    if (PyModule_AddObjectRef(module, "SharedRing", (PyObject *)&SharedRingType) < 0 ||
-        PyModule_AddObjectRef(module, "ProducerCore", (PyObject *)&ProducerCoreType) < 0 ||
-        PyModule_AddObjectRef(module, "ConsumerCore", (PyObject *)&ConsumerCoreType) < 0 ||
-        PyModule_AddIntConstant(module, "PRODUCER", PRODUCER) < 0 ||
-        PyModule_AddIntConstant(module, "CONSUMER", CONSUMER) < 0) {
-        Py_DECREF(module);
-        return NULL;
-    }
-    return module;
+    return PyModuleDef_Init(&shared_module);
 }
