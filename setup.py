@@ -13,15 +13,17 @@ error and a failed build fatal instead of a fallback.
 """
 
 import os
+import sys
 
 from setuptools import Extension, setup
 
 STRICT = os.environ.get("MIDIBUFFER_STRICT_BUILD") == "1"
 COMPILE_ARGS = ["-std=c11", "-Wall", "-Wextra", *(["-Werror"] if STRICT else [])]
 HEADERS = ["src/midibuffer/buffer/_core.h"]
-# libc named even where the linker would not need it: auditwheel reads the
-# glibc an extension needs from that entry (_ring calls no libc function itself).
-LINK_ARGS = ["-Wl,--no-as-needed", "-lc"]
+# On Linux, libc is named even where the linker would not need it: auditwheel
+# reads the glibc an extension needs from that entry (_ring calls no libc
+# function itself).
+LINK_ARGS = ["-Wl,--no-as-needed", "-lc"] if sys.platform.startswith("linux") else []
 
 setup(
     ext_modules=[
