@@ -404,6 +404,6 @@ async def test_asyncio_wait_for_times_out_without_inserting() -> None:
     producer, consumer = midi_buffer(1)
     aproducer = AsyncMidiProducer(producer)
     await aproducer.send(MidiMessage.note_on(0, 1))
-    with pytest.raises(TimeoutError):
+    with pytest.raises(asyncio.TimeoutError):  # TimeoutError from 3.11 on
         await asyncio.wait_for(aproducer.send(MidiMessage.note_on(0, 2)), 0.02)
     assert consumer.stats().sent == 1

@@ -67,7 +67,7 @@ SUBINTERPRETERS = textwrap.dedent(
     def create():
         if sys.version_info >= (3, 13):
             interpreter = interpreters.create("isolated")
-            assert interpreters.get_config(interpreter).own_gil
+            assert interpreters.get_config(interpreter).gil == "own"
             return interpreter
         if sys.version_info >= (3, 12):
             return interpreters.create(isolated=True)  # its own GIL
@@ -100,6 +100,22 @@ def test_the_c_cores_work_in_subinterpreters_each_with_its_own_state() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "subinterpreters ok"
+
+
+def test_the_c_core_types_cannot_be_changed_from_python() -> None:
+    """Heap types, but immutable as static types were: a replaced ``__new__``
+    could make an end without a ring."""
+    if buffer.CORE != "c":
+        pytest.skip("the C core was not built here")
+    from midibuffer.buffer import _ring, _shared
+
+    types = [_ring.Ring, _ring.ProducerCore, _ring.ConsumerCore]
+    types += [_shared.SharedRing, _shared.ProducerCore, _shared.ConsumerCore]
+    for core_type in types:
+        with pytest.raises(TypeError, match="immutable"):
+            core_type.__new__ = lambda cls: object.__new__(cls)  # type: ignore[method-assign]
+        with pytest.raises(TypeError, match="immutable"):
+            core_type.try_pop = None  # type: ignore[attr-defined]
 
 
 def test_the_version_has_one_source() -> None:

@@ -42,13 +42,13 @@ core_imports_load(CoreImports *imports)
         PyErr_SetString(PyExc_TypeError, "midibuffer.data.message.MidiMessage is not a class");
         return -1;
     }
-    imports->message_type = (PyTypeObject *)message;
+    imports->message_type = (PyTypeObject *)message; /* on failure, m_free drops what was loaded */
     imports->closed_endpoint_error = import_attribute("midibuffer.errors", "ClosedEndpointError");
-    imports->not_a_message = import_attribute("midibuffer.errors", "not_a_message");
-    if (imports->closed_endpoint_error == NULL || imports->not_a_message == NULL) {
-        return -1; /* the module's m_clear drops what was loaded */
+    if (imports->closed_endpoint_error == NULL) {
+        return -1;
     }
-    return 0;
+    imports->not_a_message = import_attribute("midibuffer.errors", "not_a_message");
+    return imports->not_a_message == NULL ? -1 : 0;
 }
 
 static int

@@ -14,8 +14,9 @@
  *   end ever stores the other's counter, so the counters are also the
  *   `sent` and `popped` statistics, exact at any moment.
  * - With the GIL, every method here runs whole while holding it, so the
- *   atomics compile to plain loads and stores in effect; they are what
- *   keeps the ring correct on a free-threaded CPython.
+ *   atomics compile to plain loads and stores in effect; they are what a
+ *   free-threaded CPython would need, but that is untested, so the module
+ *   does not declare Py_MOD_GIL_NOT_USED (docs/support.md).
  *
  * try_pop and is_empty take no lock, make no system call, call no Python
  * code and allocate nothing: try_pop hands over the slot's own reference.
@@ -161,7 +162,7 @@ static PyType_Slot ring_slots[] = {
 static PyType_Spec ring_spec = {
     .name = "midibuffer.buffer._ring.Ring",
     .basicsize = sizeof(Ring),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_HAVE_GC,
     .slots = ring_slots,
 };
 
@@ -336,7 +337,7 @@ static PyType_Slot producer_slots[] = {
 static PyType_Spec producer_spec = {
     .name = "midibuffer.buffer._ring.ProducerCore",
     .basicsize = sizeof(Endpoint),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
     .slots = producer_slots,
 };
 
@@ -442,7 +443,7 @@ static PyType_Slot consumer_slots[] = {
 static PyType_Spec consumer_spec = {
     .name = "midibuffer.buffer._ring.ConsumerCore",
     .basicsize = sizeof(Endpoint),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
     .slots = consumer_slots,
 };
 

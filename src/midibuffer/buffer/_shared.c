@@ -417,7 +417,7 @@ static PyType_Slot ring_slots[] = {
 static PyType_Spec ring_spec = {
     .name = "midibuffer.buffer._shared.SharedRing",
     .basicsize = sizeof(SharedRing),
-    .flags = Py_TPFLAGS_DEFAULT,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
     .slots = ring_slots,
 };
 
@@ -1170,7 +1170,7 @@ static PyType_Slot producer_slots[] = {
 static PyType_Spec producer_spec = {
     .name = "midibuffer.buffer._shared.ProducerCore",
     .basicsize = sizeof(SharedEnd),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
     .slots = producer_slots,
 };
 
@@ -1187,7 +1187,7 @@ static PyType_Slot consumer_slots[] = {
 static PyType_Spec consumer_spec = {
     .name = "midibuffer.buffer._shared.ConsumerCore",
     .basicsize = sizeof(SharedEnd),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
     .slots = consumer_slots,
 };
 
@@ -1221,9 +1221,14 @@ static int
 load_lengths(State *state)
 {
     PyObject *specs = import_attribute("midibuffer.data.spec", "SPECS");
-    PyObject *maximum = import_attribute("midibuffer.data.spec", "MAX_SYSEX_BYTES");
+    PyObject *maximum = specs == NULL ? NULL : import_attribute("midibuffer.data.spec",
+                                                                "MAX_SYSEX_BYTES");
     int result = -1;
-    if (specs == NULL || maximum == NULL || !PyDict_Check(specs)) {
+    if (specs == NULL || maximum == NULL) {
+        goto done;
+    }
+    if (!PyDict_Check(specs)) {
+        PyErr_SetString(PyExc_TypeError, "midibuffer.data.spec.SPECS is not a dict");
         goto done;
     }
     for (int status = 0; status < 256; status++) {
@@ -1279,8 +1284,11 @@ shared_module_exec(PyObject *module)
         return -1;
     }
     state->endpoint_in_use_error = import_attribute("midibuffer.errors", "EndpointInUseError");
+    if (state->endpoint_in_use_error == NULL) {
+        return -1;
+    }
     state->midibuffer_error = import_attribute("midibuffer.errors", "MidiBufferError");
-    if (state->endpoint_in_use_error == NULL || state->midibuffer_error == NULL) {
+    if (state->midibuffer_error == NULL) {
         return -1;
     }
     state->ring_type = add_type(module, &ring_spec);
