@@ -146,12 +146,12 @@ def test_record_midi_input_to_a_file(tmp_path: Path, jack_server: JackServer) ->
                     assert time.monotonic() < deadline, "the recipe never connected"
                     time.sleep(0.05)
                 sender.start(NOTES)
-                sent = sender.send_times()
+                sent = sender.send_spans()
                 output, _ = recorder.communicate(timeout=TIMEOUT)
             assert recorder.returncode == 0
         return output, sent
 
-    output, sent = unless_xruns_spoil_it(
+    output, spans = unless_xruns_spoil_it(
         jack_server, record, lambda result: "8 messages recorded" in result[0]
     )
     assert "8 messages recorded to take.mid" in output
@@ -159,10 +159,12 @@ def test_record_midi_input_to_a_file(tmp_path: Path, jack_server: JackServer) ->
     played = [message for message in take if not message.is_meta]
     assert [list(message.bytes()) for message in played] == NOTES
     # The file keeps the timing that was played: JACK stamps once per period (1.33 ms),
-    # and a tick is 1.04 ms here.
+    # and a tick is 1.04 ms here, so 4 ms, plus how long the sender took to hand each
+    # message to rtmidi (a loaded machine may deschedule it right there).
     gaps = [message.time for message in played[1:]]
-    for gap, (earlier, later) in zip(gaps, itertools.pairwise(sent), strict=True):
-        assert abs(gap - (later - earlier)) < 0.004
+    for gap, (earlier, later) in zip(gaps, itertools.pairwise(spans), strict=True):
+        uncertain = (earlier[1] - earlier[0]) + (later[1] - later[0])
+        assert abs(gap - (later[0] - earlier[0])) < 0.004 + uncertain
 
 
 def test_the_audio_side_in_its_own_process(tmp_path: Path) -> None:
