@@ -37,7 +37,8 @@ PYTHON_REALTIME_CODE = [  # every Python function a consumer's poll can run, in 
     MidiBufferConsumer.is_abandoned,
     MidiBufferConsumer.is_finished,
 ]
-SOURCE = Path(midibuffer.buffer.__file__).parent
+SOURCE = Path(midibuffer.buffer.__file__).parent  # the package in use (installed or src)
+C_SOURCE = Path(__file__).resolve().parents[1] / "src" / "midibuffer" / "buffer"  # not in wheels
 
 
 Polls = tuple[Callable[[], object], Callable[[], object], Callable[[], object]]
@@ -156,7 +157,7 @@ def test_the_buffer_modules_import_no_locking_or_queueing_module(module: str) ->
 def test_the_c_core_uses_no_lock_and_releases_no_gil() -> None:
     """With the GIL held throughout, each C method runs whole; without any lock
     it cannot wait for the other thread."""
-    source = (SOURCE / "_ring.c").read_text()
+    source = (C_SOURCE / "_ring.c").read_text()
     for forbidden in ("PyThread_", "PyMutex", "pthread", "Py_BEGIN_ALLOW_THREADS", "PyEval_"):
         assert forbidden not in source
 
