@@ -7,9 +7,10 @@
 >>> producer, consumer = midi_buffer(16)
 >>> with OfflineOutput(consumer, PolySynth(48_000), samplerate=48_000) as output:
 ...     _ = producer.try_send(MidiMessage.note_on(0, 60, 100))
-...     output.wait(0.05)
->>> output.frames >= 0.05 * 48_000, output.stats().events
-(True, 1)
+...     while output.stats().events == 0:  # until the note is rendered
+...         output.wait(0.01)
+>>> output.stats().events, output.frames > 0
+(1, True)
 """
 
 from midibuffer.io.offline import OfflineOutput, write_wav
