@@ -11,3 +11,10 @@ quietly() {
   rm -f "$log"
   return $status
 }
+
+# The test files for the cores, named once (docs/support.md says what they cover):
+# the ring's contract, which both cores must keep; what needs the C cores (the
+# shared ring, the build); and the core tests, which add what the ring carries.
+RING_TESTS=(tests/test_buffer.py tests/test_buffer_model.py)
+C_CORE_TESTS=("${RING_TESTS[@]}" tests/test_shared.py tests/test_build.py)
+CORE_TESTS=("${C_CORE_TESTS[@]}" tests/test_message.py tests/test_parser.py tests/test_async_producer.py)

@@ -136,10 +136,11 @@ def test_the_package_comes_from_where_this_run_installed_it() -> None:
     expected = os.environ.get("MIDIBUFFER_TEST_INSTALLED")
     if not expected:
         pytest.skip("not a run against an installed wheel (scripts/test-wheel sets this)")
+    venv = Path(expected).resolve()
     package = Path(midibuffer.__file__).resolve()
-    assert package.is_relative_to(Path(expected).resolve()), package
+    assert package.is_relative_to(venv), package
     assert buffer.CORE == "c"
     from midibuffer.buffer import _ring, _shared  # the compiled cores, from the wheel
 
     for core in (_ring, _shared):
-        assert Path(core.__file__).resolve().is_relative_to(Path(expected).resolve())
+        assert Path(core.__file__).resolve().is_relative_to(venv), core.__file__

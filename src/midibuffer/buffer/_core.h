@@ -112,4 +112,18 @@ add_type(PyObject *module, PyType_Spec *spec)
     return type; /* a new reference */
 }
 
+/* Add the types of *specs*, a NULL-ended list, to *module*, which holds them. */
+static int
+add_types(PyObject *module, PyType_Spec *const specs[])
+{
+    for (; *specs != NULL; specs++) {
+        PyTypeObject *type = add_type(module, *specs);
+        if (type == NULL) {
+            return -1;
+        }
+        Py_DECREF(type);
+    }
+    return 0;
+}
+
 #endif /* MIDIBUFFER_CORE_H */

@@ -455,15 +455,8 @@ ring_module_exec(PyObject *module)
     if (core_imports_load(PyModule_GetState(module)) < 0) {
         return -1;
     }
-    PyType_Spec *specs[] = {&ring_spec, &producer_spec, &consumer_spec};
-    for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
-        PyTypeObject *type = add_type(module, specs[i]);
-        if (type == NULL) {
-            return -1;
-        }
-        Py_DECREF(type); /* the module holds it */
-    }
-    return 0;
+    PyType_Spec *const specs[] = {&ring_spec, &producer_spec, &consumer_spec, NULL};
+    return add_types(module, specs);
 }
 
 static int

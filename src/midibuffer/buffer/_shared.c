@@ -1295,15 +1295,9 @@ shared_module_exec(PyObject *module)
     if (state->ring_type == NULL) {
         return -1;
     }
-    PyType_Spec *ends[] = {&producer_spec, &consumer_spec};
-    for (size_t i = 0; i < sizeof(ends) / sizeof(ends[0]); i++) {
-        PyTypeObject *type = add_type(module, ends[i]);
-        if (type == NULL) {
-            return -1;
-        }
-        Py_DECREF(type); /* the module holds it */
-    }
-    if (PyModule_AddIntConstant(module, "PRODUCER", PRODUCER) < 0 ||
+    PyType_Spec *const ends[] = {&producer_spec, &consumer_spec, NULL};
+    if (add_types(module, ends) < 0 ||
+        PyModule_AddIntConstant(module, "PRODUCER", PRODUCER) < 0 ||
         PyModule_AddIntConstant(module, "CONSUMER", CONSUMER) < 0) {
         return -1;
     }
