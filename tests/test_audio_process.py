@@ -18,14 +18,21 @@ import numpy as np
 import pytest
 
 from midibuffer import MidiMessage
-from midibuffer.audio import AudioProcess, AudioProcessError
+from midibuffer.audio import AudioProcess, AudioProcessError, AudioStats
 from midibuffer.buffer import CORE
 from midibuffer.testing.jackd import JackServer
 from midibuffer.testing.load import busy_threads
 from midibuffer.testing.midi_sender import SenderProcess
 
 import audio_process_children as children
-from harness import Arrivals, midi_xruns, own_segments, wait_for_arrivals, with_xruns
+from harness import (
+    Arrivals,
+    midi_xruns,
+    own_segments,
+    unless_xruns_spoil_it,
+    wait_for_arrivals,
+    with_xruns,
+)
 
 pytestmark = pytest.mark.skipif(CORE != "c", reason="the shared ring needs the C core")
 
@@ -161,14 +168,23 @@ def test_on_jack_two_busy_parent_threads_cannot_starve_the_callback(
     jack_server: JackServer,
 ) -> None:
     seconds = 3.0
-    with AudioProcess(children.silent, blocksize=BLOCK) as audio:
-        assert audio.reason is None  # a device plays: JACK
-        before = audio.stats()
-        with busy_threads(2):  # pure Python: they take turns with the GIL
-            time.sleep(seconds)
-            after = audio.stats()
     expected = seconds * RATE / BLOCK
-    ran = after.callbacks - before.callbacks
+
+    def play() -> tuple[int, AudioStats]:
+        with AudioProcess(children.silent, blocksize=BLOCK) as audio:
+            assert audio.reason is None  # a device plays: JACK
+            before = audio.stats()
+            with busy_threads(2):  # pure Python: they take turns with the GIL
+                time.sleep(seconds)
+                after = audio.stats()
+        return after.callbacks - before.callbacks, after
+
+    # A run in which jackd itself fell behind (it logs xruns: it skipped cycles, so no
+    # client could run them) is retried, as the other short JACK runs are; a run short
+    # of callbacks without an xrun fails.
+    ran, after = unless_xruns_spoil_it(
+        jack_server, play, lambda result: result[0] >= 0.9 * expected
+    )
     # In-process, two busy threads let about a quarter of the callbacks run
     # (docs/benchmarks.md); in its own process the callback keeps its pace.
     assert ran >= 0.9 * expected, (ran, expected, after)
