@@ -12,7 +12,7 @@ import pytest
 from midibuffer import MidiMessage, midi_buffer
 from midibuffer.io.render import AudioBlock
 from midibuffer.offline import OfflineOutput
-from midibuffer.scheduler import BlockEvents
+from midibuffer.scheduler import BlockEvents, BlockScheduler
 from midibuffer.synth import PolySynth
 
 RATE = 48_000
@@ -82,5 +82,36 @@ def test_an_exception_in_render_is_raised_by_close() -> None:
     output.start()
     output.wait(0.05)
     assert not output.active
+    with pytest.raises(ZeroDivisionError, match="render failed"):
+        output.close()
+
+
+def test_a_failing_render_closes_the_consumer_before_its_error_is_seen(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Whoever sees output.error (here the main thread; for an AudioProcess,
+    # the child's control loop answering the parent) must already see the
+    # producer abandoned: the error is published after the consumer closes.
+    producer, consumer = midi_buffer(4)
+
+    def broken(outdata: AudioBlock, events: BlockEvents) -> None:
+        raise ZeroDivisionError("render failed")
+
+    output = OfflineOutput(consumer, broken)
+    error_when_closing: list[BaseException | None] = []
+    close = BlockScheduler.close
+
+    def recording_close(scheduler: BlockScheduler) -> None:
+        error_when_closing.append(output.error)
+        close(scheduler)
+
+    monkeypatch.setattr(BlockScheduler, "close", recording_close)
+    output.start()
+    deadline = time.monotonic() + 10
+    while output.error is None and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert isinstance(output.error, ZeroDivisionError)
+    assert producer.is_abandoned()
+    assert error_when_closing[0] is None  # not yet visible while the consumer closed
     with pytest.raises(ZeroDivisionError, match="render failed"):
         output.close()

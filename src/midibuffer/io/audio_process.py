@@ -291,7 +291,8 @@ class AudioProcess:
     @property
     def error(self) -> BaseException | None:
         """The exception that stopped the audio process (the factory or render
-        raising), or ``None``. It asks the child when it still runs."""
+        raising), or ``None``. It asks the child when it still runs. Once it
+        holds render's exception, :attr:`producer` sees ``is_abandoned()``."""
         if self._error is None and self._control is not None and self._process.is_alive():
             try:
                 self._control.send("error")

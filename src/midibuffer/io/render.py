@@ -166,13 +166,23 @@ class RenderingOutput:
 
     @property
     def error(self) -> BaseException | None:
-        """The exception *render* raised, which stopped rendering, or ``None``. Any thread."""
+        """The exception *render* raised, which stopped rendering, or ``None``. Any
+        thread. Once it is set, the consumer is closed (the producer sees
+        ``is_abandoned()``)."""
         return self._error
 
     def _fail(self, error: BaseException) -> None:
-        """*render* raised *error*: keep it and close the consumer. Audio thread only."""
-        self._error = error
-        self.renderer.scheduler.close()
+        """*render* raised *error*: close the consumer, then keep *error*. Audio
+        thread only.
+
+        In that order: whoever sees :attr:`error` (another thread, or the
+        parent of an :class:`~midibuffer.audio.AudioProcess` asking the child)
+        already sees the producer's ``is_abandoned()``.
+        """
+        try:
+            self.renderer.scheduler.close()
+        finally:
+            self._error = error
 
     def _close_device(self) -> None:
         """Release the device, if any (after ``_stop``)."""
