@@ -33,7 +33,8 @@ class PollingConsumer:
     The test thread may ``stall()`` and ``resume()`` it, or ask it to close
     the consumer (``close_consumer()``), which it does on its own thread, as
     the owner must. It records every message, when it was popped, and the
-    time of every drain that popped something.
+    time of every drain that popped something. ``stall()`` returns once the
+    thread has seen it, so nothing is popped after it returns.
     """
 
     def __init__(self, consumer: MidiBufferConsumer, period: float = AUDIO_PERIOD) -> None:
@@ -43,6 +44,7 @@ class PollingConsumer:
         self.popped_at: list[float] = []  # when each message was popped
         self.drain_times: list[float] = []
         self.stalled = False
+        self._stall_seen = threading.Event()
         self.closed_at: float | None = None
         self._close_requested = False
         self._stop = False
@@ -53,7 +55,9 @@ class PollingConsumer:
         return self
 
     def stall(self) -> None:
+        self._stall_seen.clear()
         self.stalled = True
+        assert self._stall_seen.wait(10), "the polling thread never saw the stall"
 
     def resume(self) -> None:
         self.stalled = False
@@ -70,10 +74,12 @@ class PollingConsumer:
         deadline = time.perf_counter()
         while not self._stop:
             if self._close_requested:
+                self.closed_at = time.monotonic()  # no later than the close itself
                 self.consumer.close()
-                self.closed_at = time.monotonic()
                 return
-            if not self.stalled:
+            if self.stalled:
+                self._stall_seen.set()
+            else:
                 drained = False
                 while (message := self.consumer.try_pop()) is not None:
                     self.popped_at.append(time.perf_counter())

@@ -125,11 +125,14 @@ def test_close_stops_the_child_within_a_second_and_leaves_the_parent_alone() -> 
     assert (sys.getswitchinterval(), gc.get_freeze_count()) == (interval, frozen)
     pid = audio.pid
     assert pid is not None
+    deadline = time.monotonic() + 10
+    while (rendered := audio.stats().callbacks) == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
     started = time.monotonic()
     audio.close()
     assert time.monotonic() - started < 1.0
     assert process_gone(pid)
-    assert audio.stats().callbacks > 0  # the last stats the child reported
+    assert audio.stats().callbacks >= rendered > 0  # the last stats the child reported
     audio.close()  # idempotent
 
 
@@ -198,6 +201,13 @@ def test_a_child_that_dies_during_start_up_leaves_no_segment() -> None:
     # (the autouse fixture checks /dev/shm)
 
 
+def logged_from_the_sender(log: Path) -> list[str]:
+    """The complete lines of *log* (``children.recording``) with a control change
+    from the MIDI sender; the child may be writing the last line."""
+    lines = log.read_text().split("\n")[:-1] if log.exists() else []
+    return [line for line in lines if line.split()[1].startswith("b0")]
+
+
 def test_the_child_opens_the_midi_input_itself_and_merges_it_with_the_parent(
     tmp_path: Path, jack_server: JackServer
 ) -> None:
@@ -227,8 +237,10 @@ def test_the_child_opens_the_midi_input_itself_and_merges_it_with_the_parent(
             return send_times
 
         send_times, xruns = with_xruns(jack_server, run)
-        time.sleep(0.2)  # the last block plays
         stats = audio.midi_input_stats()
+        assert stats is not None
+        # What the input sent plays a block or so later: wait until it is logged.
+        wait_for_arrivals(lambda: len(logged_from_the_sender(log)), stats.sent)
     events = [line.split() for line in log.read_text().splitlines()]
     data = [bytes.fromhex(hexed) for _, hexed in events]
     from_the_sender = [message for message in data if message[0] == 0xB0]
@@ -240,7 +252,7 @@ def test_the_child_opens_the_midi_input_itself_and_merges_it_with_the_parent(
     assert data.count(bytes([0xF0, 0x7D, 0x01, 0xF7])) == 1  # the parent's, merged in
     positions = [int(position) for position, _ in events]
     assert positions == sorted(positions)
-    assert stats is not None and stats.received == stats.sent == len(numbers)
+    assert stats.received == stats.sent == len(numbers)
 
 
 def test_midi_input_arguments_are_checked() -> None:

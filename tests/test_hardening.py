@@ -287,6 +287,7 @@ def test_closing_an_output_abandons_the_producer_and_frees_a_waiting_sender() ->
     later = time.perf_counter() + 3.0
     sender.send(MidiMessage.clock(time=later))  # the scheduler pops it and holds it back,
     sender.send(MidiMessage.clock(time=later))  # so this one stays: the buffer is full
+    waited = sender.stats().waits  # 1 if the second send came before the first was popped
     outcome: list[BaseException] = []
 
     def send() -> None:
@@ -297,7 +298,7 @@ def test_closing_an_output_abandons_the_producer_and_frees_a_waiting_sender() ->
 
     thread = threading.Thread(target=send)
     thread.start()
-    wait_for(lambda: sender.stats().waits == 2)
+    wait_for(lambda: sender.stats().waits > waited)
     output.close()
     assert producer.is_abandoned()  # at once
     thread.join(timeout=5)
@@ -321,8 +322,9 @@ def test_render_raising_closes_the_consumer_and_keeps_the_error() -> None:
     output = OfflineOutput(consumer, broken, blocksize=FRAMES)
     output.start()
     producer.try_send(MidiMessage.clock())
-    took = wait_for(producer.is_abandoned)
-    assert took < 5.0  # the render thread closes it itself, after the failing block
+    took = wait_for(lambda: output.error is not None)
+    assert took < 5.0  # the render thread closes the consumer itself, after the failing block
+    assert producer.is_abandoned()  # before it publishes the error
     assert isinstance(output.error, Boom)
     with pytest.raises(Boom, match="on purpose"):
         output.raise_if_failed()
@@ -481,7 +483,8 @@ def test_an_audio_render_that_raises_closes_the_consumer() -> None:
     output = AudioOutput(consumer, broken, blocksize=FRAMES)
     output.start()
     producer.try_send(MidiMessage.clock())
-    wait_for(producer.is_abandoned)
+    wait_for(lambda: output.error is not None)
+    assert producer.is_abandoned()  # closed before the error is published
     assert isinstance(output.error, Boom)
     with pytest.raises(Boom, match="in the callback"):
         output.close()
