@@ -176,6 +176,9 @@ def _child(
             try:
                 request = control.recv()
             except (EOFError, OSError):  # the parent is gone: so are we
+                # The buffer loses its consumer: its name in /dev/shm goes
+                # now, not only when this process frees the ring on its way out.
+                cast("SharedRing", consumer._ring).unlink()
                 return
             if request == "stats":
                 control.send(output.stats())
