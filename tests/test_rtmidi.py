@@ -399,7 +399,7 @@ def test_closing_while_messages_flow_neither_hangs_nor_loses_count(
     assert result.closing_took < 1.0
     assert result.later == stats
     assert 100 < stats.received < 4000, "close() came after the sender finished"
-    assert stats.errors == stats.invalid == stats.dropped == 0
+    assert stats.errors == stats.invalid == stats.dropped == stats.pending == 0
     assert settled(stats)
     assert len(result.messages) == stats.sent
     # The messages before the last one that arrived, in order (see harness.Arrivals).
@@ -664,8 +664,9 @@ def test_stats_read_from_another_thread_never_count_more_outcomes_than_messages(
             assert stats.received >= stats.sent + stats.dropped + stats.invalid + stats.errors
     finally:
         thread.join()
-    assert settled(midi_input.stats())
-    assert midi_input.stats().received == 20_000
+    stats = midi_input.stats()
+    assert settled(stats) and stats.pending == 0
+    assert stats.received == 20_000
 
 
 def test_arguments_are_checked() -> None:
