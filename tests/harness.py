@@ -105,6 +105,16 @@ def numbers(messages: list[MidiMessage]) -> list[int]:
     return [int(message.time) for message in messages]  # type: ignore[arg-type]
 
 
+def wait_for(predicate: Callable[[], object], seconds: float = 10.0) -> float:
+    """Poll *predicate* every half millisecond until it is true; return how long
+    that took. Fails the test if it is still false after *seconds*."""
+    started = time.monotonic()
+    while not predicate():
+        assert time.monotonic() - started < seconds, "never happened"
+        time.sleep(0.0005)
+    return time.monotonic() - started
+
+
 def wait_for_arrivals(
     count: Callable[[], int], expected: int, quiet: float = 1.0, timeout: float = 10.0
 ) -> None:

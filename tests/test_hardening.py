@@ -29,6 +29,8 @@ from midibuffer.realtime import RealtimeMode
 from midibuffer.scheduler import BlockEvents, BlockScheduler
 from midibuffer.synth import PolySynth
 
+from harness import wait_for
+
 RATE = 48_000
 FRAMES = 64
 
@@ -268,15 +270,6 @@ def test_an_output_counts_misdated_and_untimed_messages() -> None:
 
 
 # --- an output owns its consumer ----------------------------------------------------------
-
-
-def wait_for(predicate: object, seconds: float = 10.0) -> float:
-    """Poll *predicate* every millisecond; return how long it took to become true."""
-    started = time.monotonic()
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() - started < seconds, "never happened"
-        time.sleep(0.001)
-    return time.monotonic() - started
 
 
 def test_closing_an_output_abandons_the_producer_and_frees_a_waiting_sender() -> None:

@@ -15,6 +15,8 @@ from midibuffer.offline import OfflineOutput
 from midibuffer.scheduler import BlockEvents, BlockScheduler
 from midibuffer.synth import PolySynth
 
+from harness import wait_for
+
 RATE = 48_000
 
 
@@ -80,10 +82,7 @@ def test_an_exception_in_render_is_raised_by_close() -> None:
 
     output = OfflineOutput(consumer, broken)
     output.start()
-    deadline = time.monotonic() + 10
-    while output.active and time.monotonic() < deadline:
-        time.sleep(0.001)
-    assert not output.active  # the first block raised: the thread ended
+    wait_for(lambda: not output.active)  # the first block raised: the thread ended
     with pytest.raises(ZeroDivisionError, match="render failed"):
         output.close()
 
@@ -109,9 +108,7 @@ def test_a_failing_render_closes_the_consumer_before_its_error_is_seen(
 
     monkeypatch.setattr(BlockScheduler, "close", recording_close)
     output.start()
-    deadline = time.monotonic() + 10
-    while output.error is None and time.monotonic() < deadline:
-        time.sleep(0.001)
+    wait_for(lambda: output.error is not None)
     assert isinstance(output.error, ZeroDivisionError)
     assert producer.is_abandoned()
     assert error_when_closing[0] is None  # not yet visible while the consumer closed

@@ -37,7 +37,7 @@ from midibuffer import (
 from midibuffer.buffer import CORE
 from midibuffer.scheduler import BlockScheduler
 
-from harness import own_segments
+from harness import own_segments, wait_for
 from shared_children import (
     consume,
     consume_to_end,
@@ -67,14 +67,6 @@ def nothing_left_behind() -> Iterator[None]:
     while segments() - before and time.monotonic() < deadline:
         time.sleep(0.01)
     assert segments() - before == set()
-
-
-def wait_for(predicate: object, seconds: float = 10.0) -> float:
-    started = time.monotonic()
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() - started < seconds, "never happened"
-        time.sleep(0.0005)
-    return time.monotonic() - started
 
 
 # --- the same specification as midi_buffer(), in one process -------------------------------
